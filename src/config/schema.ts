@@ -1,0 +1,195 @@
+// The shape of portcullis.yaml. Every object is strict: an unknown key is an
+// error, because a typo must never silently disable a rule.
+import { z } from 'zod';
+import ipaddr from 'ipaddr.js';
+
+const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** "30s", "500ms", "10m", "1h", "7d" -> milliseconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * durationUnits[m[2]!]!);
+}
+
+export const duration = z
+  .string({ error: 'expected a duration such as "30s", "500ms", "10m" or "1h"' })
+  .transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write a number and a unit: ms, s, m, h or d (for example "30s")` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+/** "0.0.0.0:8443", "[::1]:8080", ":8080" (all interfaces). */
+export function parseListenAddress(text: string): ListenAddress | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]*)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  const host = m[1] ?? m[2] ?? '';
+  if (m[1] !== undefined && !ipaddr.IPv6.isValid(m[1])) return undefined;
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+const listenAddress = z.string().transform((text, ctx) => {
+  const a = parseListenAddress(text);
+  if (!a) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a listen address; write HOST:PORT such as "0.0.0.0:8443" or "[::1]:8443"` });
+    return z.NEVER;
+  }
+  return a;
+});
+
+const cidr = z.string().transform((text, ctx) => {
+  try {
+    return text.includes('/') ? ipaddr.parseCIDR(text) : ([ipaddr.parse(text), ipaddr.parse(text).kind() === 'ipv4' ? 32 : 128] as [ipaddr.IPv4 | ipaddr.IPv6, number]);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an IP address or CIDR range such as 10.0.0.0/8 or fd00::/8` });
+    return z.NEVER;
+  }
+});
+
+const HOST_LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+export function isValidHostname(host: string): boolean {
+  if (host.length === 0 || host.length > 253) return false;
+  return host.split('.').every((label) => HOST_LABEL.test(label));
+}
+
+export interface RouteFrom {
+  scheme: 'http' | 'https';
+  /** lower-case host, "*.example.com" for a wildcard */
+  host: string;
+  /** "/" or a prefix without trailing slash, such as "/api" */
+  pathPrefix: string;
+}
+
+const routeFrom = z.string().transform((text, ctx): RouteFrom => {
+  // A wildcard is not a valid URL host, so parse it with a placeholder label.
+  const wildcard = /^(https?:\/\/)\*\./i.test(text);
+  let url: URL;
+  try {
+    url = new URL(wildcard ? text.replace('*.', 'wildcard-placeholder.') : text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL; write https://host.example.com or https://*.example.com/prefix` });
+    return z.NEVER;
+  }
+  const problems: string[] = [];
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') problems.push('the scheme must be http or https');
+  if (url.username || url.password) problems.push('it must not contain a user name or password');
+  if (url.search || url.hash || text.includes('?') || text.includes('#')) problems.push('it must not contain a query or fragment');
+  if (url.port) problems.push('it must not contain a port: routes match on the host name, whatever port the listener uses');
+  if (/%|\/\.{1,2}(\/|$)|\/\//.test(url.pathname) || url.pathname.includes('\\')) problems.push('the path prefix must be a plain path without encoded characters, dot segments or "//"');
+  const host = (wildcard ? url.hostname.replace('wildcard-placeholder.', '*.') : url.hostname).toLowerCase();
+  if (!wildcard && !isValidHostname(host) && !ipaddr.isValid(host.replace(/^\[|\]$/g, ''))) problems.push(`"${host}" is not a valid host name`);
+  for (const p of problems) ctx.addIssue({ code: 'custom', message: `"${text}": ${p}` });
+  if (problems.length) return z.NEVER;
+  const pathPrefix = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : '/';
+  return { scheme: url.protocol === 'https:' ? 'https' : 'http', host, pathPrefix };
+});
+
+export interface RouteTo {
+  origin: string; // scheme://host:port
+  basePath: string; // "" or "/base" without trailing slash
+  host: string; // host[:port] as the Host header for the upstream
+  tls: boolean;
+}
+
+const routeTo = z.string().transform((text, ctx): RouteTo => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a URL; write http://10.0.3.4:8080 or https://app.internal` });
+    return z.NEVER;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', message: `"${text}": the upstream scheme must be http or https` });
+    return z.NEVER;
+  }
+  if (url.username || url.password || url.search || url.hash) {
+    ctx.addIssue({ code: 'custom', message: `"${text}": the upstream URL must not contain credentials, a query or a fragment` });
+    return z.NEVER;
+  }
+  return {
+    origin: url.origin,
+    basePath: url.pathname === '/' ? '' : url.pathname.replace(/\/+$/, ''),
+    host: url.host,
+    tls: url.protocol === 'https:',
+  };
+});
+
+const filePath = z.string().min(1, 'expected a file path');
+
+const upstreamTls = z.strictObject({
+  ca: filePath.optional().describe('PEM file with the CA certificate(s) that signed the upstream\'s certificate'),
+  cert: filePath.optional().describe('client certificate for mutual TLS'),
+  key: filePath.optional().describe('client key for mutual TLS'),
+  server_name: z.string().optional().describe('name to verify the upstream certificate against (default: the host in "to")'),
+  insecure_skip_verify: z.boolean().default(false).describe('accept any upstream certificate; for testing only'),
+});
+
+export const routeSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a route name is 1-63 letters, digits, ".", "_" or "-"'),
+  from: routeFrom,
+  to: routeTo,
+  preserve_host: z.boolean().default(false),
+  timeout: duration.default(30_000),
+  websockets: z.boolean().default(false),
+  public: z.boolean().default(false),
+  upstream_tls: upstreamTls.optional(),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      address: listenAddress.default({ host: '0.0.0.0', port: 8080 }),
+      tls: z.strictObject({ cert: filePath, key: filePath }).optional(),
+      redirect_http: listenAddress.optional().describe('a plain HTTP listener that redirects every request to HTTPS'),
+    })
+    .default({ address: { host: '0.0.0.0', port: 8080 } }),
+  ops: z
+    .strictObject({ address: listenAddress.default({ host: '127.0.0.1', port: 9090 }) })
+    .default({ address: { host: '127.0.0.1', port: 9090 } }),
+  public_url: z.url({ protocol: /^https?$/, error: 'public_url must be an http(s) URL such as https://access.example.com' }),
+  trusted_proxies: z.array(cidr).default([]),
+  limits: z
+    .strictObject({
+      max_header_bytes: z.number().int().min(1024).max(1_048_576).default(16_384),
+      max_headers: z.number().int().min(8).max(1000).default(100),
+      header_timeout: duration.default(10_000),
+      request_timeout: duration.default(0),
+      idle_timeout: duration.default(60_000),
+      keep_alive_timeout: duration.default(5_000),
+      max_connections: z.number().int().min(1).default(10_000),
+      shutdown_timeout: duration.default(30_000),
+    })
+    .default({
+      max_header_bytes: 16_384,
+      max_headers: 100,
+      header_timeout: 10_000,
+      request_timeout: 0,
+      idle_timeout: 60_000,
+      keep_alive_timeout: 5_000,
+      max_connections: 10_000,
+      shutdown_timeout: 30_000,
+    }),
+  log: z
+    .strictObject({
+      level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+      access_log: z.boolean().default(true),
+    })
+    .default({ level: 'info', access_log: true }),
+  routes: z.array(routeSchema).min(1, 'define at least one route'),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawRoute = z.output<typeof routeSchema>;

@@ -1,0 +1,68 @@
+// Prometheus metrics. Label children are cached per route and status so the hot
+// path does a Map lookup, not prom-client's label hashing, on every request.
+import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'portcullis_requests_total',
+    help: 'Requests answered, by route and HTTP status',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamSeconds = new Histogram({
+    name: 'portcullis_upstream_duration_seconds',
+    help: 'Time from sending a request upstream to receiving its response headers',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly configReloads = new Counter({
+    name: 'portcullis_config_reloads_total',
+    help: 'Configuration reloads, by result (success or failure)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly configInfo = new Gauge({
+    name: 'portcullis_config_info',
+    help: 'The loaded configuration; the checksum label is the sha256 of the file',
+    labelNames: ['checksum'] as const,
+    registers: [this.registry],
+  });
+  readonly websocketsOpen = new Gauge({
+    name: 'portcullis_websockets_open',
+    help: 'WebSocket connections currently open',
+    registers: [this.registry],
+  });
+
+  readonly #requestChildren = new Map<string, Counter.Internal>();
+  readonly #upstreamChildren = new Map<string, Histogram.Internal<'route'>>();
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' });
+  }
+
+  countRequest(route: string, status: number): void {
+    const key = route + ' ' + status;
+    let child = this.#requestChildren.get(key);
+    if (!child) {
+      child = this.requests.labels(route, String(status));
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
+  observeUpstream(route: string, ms: number): void {
+    let child = this.#upstreamChildren.get(route);
+    if (!child) {
+      child = this.upstreamSeconds.labels(route);
+      this.#upstreamChildren.set(route, child);
+    }
+    child.observe(ms / 1000);
+  }
+
+  setConfig(checksum: string): void {
+    this.configInfo.reset();
+    this.configInfo.labels(checksum).set(1);
+  }
+}

@@ -1,0 +1,16 @@
+// What one request carries through the orchestrator, for the access log and metrics.
+export interface RequestRecord {
+  readonly id: string;
+  readonly start: number;
+  method: string;
+  host: string;
+  path: string;
+  clientIp: string;
+  route: string;
+  status: number;
+  bytes: number;
+  upstreamMs: number | undefined;
+  error: string | undefined;
+  /** why it was refused, for the log (never shown to the client beyond the error code) */
+  reason: string | undefined;
+}

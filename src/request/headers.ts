@@ -1,0 +1,112 @@
+// Build the header list sent upstream from the client's raw headers:
+// drop hop-by-hop headers (and any the Connection header names), drop every
+// client-sent copy of an identity or forwarding header in any spelling, and
+// then add the values Portcullis itself vouches for.
+
+/** Lower-case, '_' -> '-': "X_Forwarded_User" and "x-forwarded-user" are the same header to many servers. */
+export function canonicalHeaderName(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.includes('_') ? lower.replaceAll('_', '-') : lower;
+}
+
+// RFC 9110 7.6.1 plus the non-standard ones still seen in the wild.
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/**
+ * Headers a client must never set for the upstream. Portcullis sets the ones it vouches for.
+ * Besides this list, every header starting with x-forwarded- or x-portcullis- is dropped.
+ */
+const ALWAYS_STRIPPED = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-client-ip',
+  'x-original-url',
+  'x-original-uri',
+  'x-original-host',
+  'x-original-method',
+  'x-rewrite-url',
+  'x-request-id',
+  'x-remote-user',
+  'x-remote-email',
+  'x-remote-groups',
+  'remote-user',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'x-auth-request-groups',
+  'x-auth-request-preferred-username',
+  'x-auth-request-access-token',
+  'x-id-token',
+  'x-access-token',
+  'expect', // Node answers 100-continue itself; the upstream gets the body without waiting
+  'host', // set by the forwarder: the upstream's or, with preserve_host, the client's
+  'content-length', // passed separately so the forwarder can check it against the body
+]);
+
+export function isStrippedHeader(canonical: string, extra: ReadonlySet<string>): boolean {
+  return (
+    HOP_BY_HOP.has(canonical) ||
+    ALWAYS_STRIPPED.has(canonical) ||
+    canonical.startsWith('x-forwarded-') ||
+    canonical.startsWith('x-portcullis-') ||
+    extra.has(canonical)
+  );
+}
+
+export interface UpstreamHeaderInput {
+  /** req.rawHeaders: [name, value, name, value, ...] as the client sent them */
+  readonly rawHeaders: readonly string[];
+  /** names (canonical form) configured to be injected anywhere, stripped on every route */
+  readonly extraStripped: ReadonlySet<string>;
+}
+
+/**
+ * Returns a flat [name, value, ...] list without hop-by-hop, identity, forwarding,
+ * host and content-length headers; the caller appends the trusted ones.
+ */
+export function filterRequestHeaders({ rawHeaders, extraStripped }: UpstreamHeaderInput): string[] {
+  let connectionTokens: Set<string> | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
+      for (const token of rawHeaders[i + 1]!.split(',')) {
+        const t = canonicalHeaderName(token.trim());
+        if (t && t !== 'close' && t !== 'keep-alive') (connectionTokens ??= new Set()).add(t);
+      }
+    }
+  }
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const canonical = canonicalHeaderName(name);
+    if (isStrippedHeader(canonical, extraStripped)) continue;
+    if (connectionTokens?.has(canonical)) continue;
+    out.push(name, rawHeaders[i + 1]!);
+  }
+  return out;
+}
+
+/** Response headers from the upstream minus hop-by-hop ones (and any its Connection header names). */
+export function filterResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+  const connection = headers['connection'];
+  let named: Set<string> | undefined;
+  if (connection) {
+    for (const token of String(connection).split(',')) named = (named ?? new Set()).add(token.trim().toLowerCase());
+  }
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,90 @@
+// WebSocket upgrades: the same admission as any request (limits, host, path,
+// route, and later the same authorization), then http-proxy-3 pipes the sockets.
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Socket } from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import { errorCatalogue, type ErrorCode } from '../errors.ts';
+import { admit, isReservedPath, upstreamHeaders, type HandlerDeps } from './handle.ts';
+import { pageSecurityHeaders } from '../pages/style.ts';
+
+export function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
+}
+
+export interface OpenWebSocket {
+  readonly requestId: string;
+  readonly route: string;
+  readonly client: Duplex;
+}
+
+export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>) {
+  const proxy = createProxyServer({ xfwd: false, ws: true, prependPath: true });
+  // Every ws() call passes its own error callback; this listener is the backstop, because
+  // an 'error' event without a listener would crash the process.
+  proxy.on('error', (err) => deps.logger.warn({ type: 'websocket_error', error: (err as Error).message }, 'websocket upstream failed'));
+
+  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const { config } = deps.state();
+    socket.on('error', () => socket.destroy());
+    const gate = admit(req, config);
+    const log = (status: number, error?: string, reason?: string) =>
+      deps.logger.info({ type: 'access', websocket: true, request_id: gate.requestId, route: gate.route?.name ?? '', method: req.method, host: gate.facts?.host ?? '', path: gate.facts?.path ?? '', client_ip: gate.facts?.clientIp, status, error, reason }, 'websocket');
+    const refuse = (code: ErrorCode, reason: string) => {
+      if (socket.destroyed || !socket.writable) return;
+      const entry = errorCatalogue[code];
+      const body = JSON.stringify({ error: code, status: entry.status, message: entry.title, hint: entry.hint, request_id: gate.requestId });
+      const headers = { ...pageSecurityHeaders, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': gate.requestId, connection: 'close' };
+      socket.end(`HTTP/1.1 ${entry.status} ${entry.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
+      deps.metrics.countRequest(gate.route?.name ?? '', entry.status);
+      log(entry.status, code, reason);
+    };
+    if (deps.isDraining()) return refuse('shutting_down', 'draining');
+    if (!gate.ok) return refuse(gate.code, gate.reason);
+    const { facts, route, requestId } = gate;
+    if (req.method !== 'GET') return refuse('bad_request', 'WebSocket upgrade must be GET');
+    if (isReservedPath(facts.path)) return refuse('unknown_endpoint', 'no such Portcullis endpoint');
+    if (!route.websockets) return refuse('websockets_disabled', 'route does not allow websockets');
+    if (!route.public) return refuse('auth_not_configured', 'route requires sign-in');
+
+    // http-proxy-3 copies req.headers and req.url; give it exactly what we checked.
+    const flat = upstreamHeaders(req, facts, route, config, requestId);
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!.toLowerCase();
+      headers[name] = headers[name] === undefined ? flat[i + 1]! : `${headers[name]}, ${flat[i + 1]}`;
+    }
+    headers['connection'] = 'Upgrade';
+    headers['upgrade'] = 'websocket';
+    req.headers = headers;
+    req.url = facts.path + facts.query;
+
+    const entry: OpenWebSocket = { requestId, route: route.name, client: socket };
+    open.add(entry);
+    deps.metrics.websocketsOpen.inc();
+    socket.once('close', () => {
+      open.delete(entry);
+      deps.metrics.websocketsOpen.dec();
+    });
+    const t = route.upstreamTls;
+    const written = socket instanceof Socket ? socket.bytesWritten : 0;
+    proxy.ws(
+      req,
+      socket,
+      head,
+      {
+        target: route.to.origin + route.to.basePath,
+        ...(t ? { ca: t.ca, secure: t.rejectUnauthorized, ssl: { cert: t.cert, key: t.key, servername: t.servername } } : {}),
+      },
+      (err: Error) => {
+        deps.logger.warn({ type: 'websocket_error', request_id: requestId, route: route.name, upstream: route.to.origin, error: err.message, code: (err as { code?: string }).code }, 'websocket upstream failed');
+        // Nothing sent to the client yet: tell it why instead of just hanging up.
+        if (socket instanceof Socket && socket.bytesWritten === written) refuse(err.message.includes('timed out') ? 'upstream_timeout' : 'upstream_unreachable', err.message);
+        else socket.destroy();
+      },
+    );
+    deps.metrics.countRequest(route.name, 101);
+    log(101);
+  };
+}

@@ -1,0 +1,221 @@
+// Composition root: configuration -> state -> listeners. Owns reloads and shutdown.
+import http from 'node:http';
+import https from 'node:https';
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname, basename } from 'node:path';
+import type { AddressInfo, Socket } from 'node:net';
+import { loadConfigFile, type Env } from './config/load.ts';
+import { compileConfig, insecureSettings, type CompiledConfig } from './config/compile.ts';
+import { ConfigError } from './errors.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './ops/metrics.ts';
+import { createOpsHandler } from './ops/endpoints.ts';
+import { UpstreamPools } from './request/forward.ts';
+import { createRequestHandler, type RuntimeState } from './request/handle.ts';
+import { createUpgradeHandler, isWebSocketUpgrade, type OpenWebSocket } from './request/websocket.ts';
+import { createRedirectHandler } from './request/redirect.ts';
+import { handleClientError } from './request/client-error.ts';
+import { version } from './version.ts';
+
+export interface StartOptions {
+  readonly configFile: string;
+  readonly env?: Env;
+  /** log destination: a file descriptor or path (default stdout) */
+  readonly logDestination?: number | string;
+  readonly logSync?: boolean;
+  /** reload automatically when the file changes (default true) */
+  readonly watch?: boolean;
+}
+
+export interface ReloadResult {
+  readonly ok: boolean;
+  readonly checksum: string;
+  readonly errors?: readonly string[];
+}
+
+export interface Portcullis {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  config(): CompiledConfig;
+  /** the bound addresses, for tests and the start-up banner */
+  readonly addresses: { main: AddressInfo; ops: AddressInfo; redirect?: AddressInfo };
+  reload(): Promise<ReloadResult>;
+  /** stop accepting, let in-flight requests finish (up to limits.shutdown_timeout), then close */
+  shutdown(): Promise<void>;
+}
+
+export async function startPortcullis(options: StartOptions): Promise<Portcullis> {
+  const env = options.env ?? process.env;
+  const first = compileConfig(loadConfigFile(options.configFile, env));
+  const logger = createLogger({ level: first.log.level, destination: options.logDestination, sync: options.logSync });
+  const metrics = new Metrics();
+  const pools = new UpstreamPools();
+  let state: RuntimeState = { config: first, pools };
+  let draining = false;
+  metrics.setConfig(first.checksum);
+  for (const warning of insecureSettings(first)) logger.warn({ type: 'insecure_setting' }, warning);
+
+  const deps = { state: () => state, logger, metrics, isDraining: () => draining };
+  const handleRequest = createRequestHandler(deps);
+  const openWebSockets = new Set<OpenWebSocket>();
+  const handleUpgrade = createUpgradeHandler(deps, openWebSockets);
+
+  const limits = first.limits;
+  const serverOptions: http.ServerOptions = {
+    maxHeaderSize: limits.max_header_bytes,
+    headersTimeout: limits.header_timeout,
+    requestTimeout: limits.request_timeout,
+    keepAliveTimeout: limits.keep_alive_timeout,
+    // Host is checked by Portcullis itself so the client gets a proper error page.
+    requireHostHeader: false,
+    // Only WebSocket upgrades switch protocols; an "Upgrade: h2c" request is served as plain HTTP/1.1.
+    shouldUpgradeCallback: isWebSocketUpgrade,
+    connectionsCheckingInterval: Math.min(30_000, Math.max(1000, Math.floor(limits.header_timeout / 2))),
+  };
+  const main = first.listen.tls
+    ? https.createServer({ ...serverOptions, cert: first.listen.tls.cert, key: first.listen.tls.key, minVersion: 'TLSv1.2' }, handleRequest)
+    : http.createServer(serverOptions, handleRequest);
+  // One more than the limit, so the handler can tell "too many" from "exactly the limit".
+  main.maxHeadersCount = limits.max_headers + 1;
+  main.maxConnections = limits.max_connections;
+  main.timeout = limits.idle_timeout;
+  main.on('upgrade', handleUpgrade);
+  main.on('clientError', (err: Error, socket: Socket) => handleClientError(err, socket, logger));
+
+  const servers: http.Server[] = [main];
+  const mainAddress = await listen(main, first.listen.address);
+
+  let redirectAddress: AddressInfo | undefined;
+  if (first.listen.redirectHttp) {
+    const redirect = http.createServer({ ...serverOptions, shouldUpgradeCallback: () => false }, createRedirectHandler(() => state.config, mainAddress.port));
+    redirect.on('clientError', (err: Error, socket: Socket) => handleClientError(err, socket, logger));
+    servers.push(redirect);
+    redirectAddress = await listen(redirect, first.listen.redirectHttp);
+  }
+
+  const ops = http.createServer(createOpsHandler({ metrics, state: () => state.config, isReady: () => !draining }));
+  const opsAddress = await listen(ops, first.opsAddress);
+
+  logger.info(
+    { type: 'start', version, config: options.configFile, checksum: first.checksum, listen: fmt(mainAddress, !!first.listen.tls), ops: fmt(opsAddress, false), routes: first.routes.length },
+    'portcullis started',
+  );
+
+  let reloading: Promise<ReloadResult> | undefined;
+  async function reload(): Promise<ReloadResult> {
+    // Reloads never overlap: a change during a reload waits for it and then runs again.
+    while (reloading) await reloading;
+    reloading = (async () => {
+      try {
+        const next = compileConfig(loadConfigFile(options.configFile, env));
+        if (next.checksum === state.config.checksum) return { ok: true, checksum: next.checksum };
+        const old = state.config;
+        warnAboutRestartOnly(old, next, logger);
+        if (next.listen.tls && main instanceof https.Server) {
+          main.setSecureContext({ cert: next.listen.tls.cert, key: next.listen.tls.key, minVersion: 'TLSv1.2' });
+        }
+        state = { config: next, pools };
+        pools.retainOnly(next.routes);
+        logger.level = next.log.level;
+        metrics.configReloads.labels('success').inc();
+        metrics.setConfig(next.checksum);
+        for (const warning of insecureSettings(next)) logger.warn({ type: 'insecure_setting' }, warning);
+        logger.info({ type: 'config_reload', result: 'success', checksum: next.checksum, routes: next.routes.length }, 'configuration reloaded');
+        return { ok: true, checksum: next.checksum };
+      } catch (err) {
+        metrics.configReloads.labels('failure').inc();
+        const errors = err instanceof ConfigError ? err.problems.map((p) => `${p.file}:${p.line}:${p.column}: ${p.path ? p.path + ': ' : ''}${p.message}`) : [String(err)];
+        logger.error({ type: 'config_reload', result: 'failure', errors }, 'configuration rejected; still serving the previous one');
+        return { ok: false, checksum: state.config.checksum, errors };
+      } finally {
+        reloading = undefined;
+      }
+    })();
+    return reloading;
+  }
+
+  let watcher: FSWatcher | undefined;
+  if (options.watch !== false) watcher = watchFile(options.configFile, () => void reload(), logger);
+
+  let shuttingDown: Promise<void> | undefined;
+  function shutdown(): Promise<void> {
+    shuttingDown ??= (async () => {
+      draining = true;
+      watcher?.close();
+      logger.info({ type: 'shutdown', timeout_ms: state.config.limits.shutdown_timeout }, 'draining connections');
+      const deadline = state.config.limits.shutdown_timeout;
+      const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      for (const s of servers) s.closeIdleConnections();
+      // Idle keep-alive connections that become idle later are closed as they do.
+      const idleSweep = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 100);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), deadline)))]);
+      clearTimeout(timer);
+      clearInterval(idleSweep);
+      if (timedOut) {
+        logger.warn({ type: 'shutdown' }, 'shutdown deadline reached; closing remaining connections');
+        for (const s of servers) s.closeAllConnections();
+      }
+      for (const ws of openWebSockets) ws.client.destroy();
+      await pools.close();
+      await new Promise<void>((resolve) => ops.close(() => resolve()));
+      ops.closeAllConnections();
+      logger.info({ type: 'shutdown' }, 'stopped');
+      logger.flush();
+    })();
+    return shuttingDown;
+  }
+
+  return {
+    logger,
+    metrics,
+    config: () => state.config,
+    addresses: { main: mainAddress, ops: opsAddress, redirect: redirectAddress },
+    reload,
+    shutdown,
+  };
+}
+
+function listen(server: http.Server, address: { host: string; port: number }): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function fmt(a: AddressInfo, tls: boolean): string {
+  return `${tls ? 'https' : 'http'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+function warnAboutRestartOnly(old: CompiledConfig, next: CompiledConfig, logger: Logger): void {
+  const changed: string[] = [];
+  if (JSON.stringify(old.listen.address) !== JSON.stringify(next.listen.address)) changed.push('listen.address');
+  if (!!old.listen.tls !== !!next.listen.tls) changed.push('listen.tls (on/off)');
+  if (JSON.stringify(old.listen.redirectHttp) !== JSON.stringify(next.listen.redirectHttp)) changed.push('listen.redirect_http');
+  if (JSON.stringify(old.opsAddress) !== JSON.stringify(next.opsAddress)) changed.push('ops.address');
+  if (JSON.stringify(old.limits) !== JSON.stringify(next.limits)) changed.push('limits');
+  if (changed.length) logger.warn({ type: 'config_reload', restart_required: changed }, `these settings take effect only after a restart: ${changed.join(', ')}`);
+}
+
+/**
+ * Watch the directory, not the file: editors and Kubernetes ConfigMaps replace the file
+ * (rename or symlink swap), which a watch on the old inode would never see.
+ */
+function watchFile(file: string, onChange: () => void, logger: Logger): FSWatcher | undefined {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const w = watch(dirname(file), { persistent: false }, (_event, name) => {
+      if (name !== null && name !== basename(file) && !String(name).startsWith('..')) return;
+      clearTimeout(timer);
+      timer = setTimeout(onChange, 150);
+    });
+    w.on('error', (err) => logger.warn({ type: 'config_watch', error: err.message }, 'cannot watch the configuration file; reload with SIGHUP'));
+    return w;
+  } catch (err) {
+    logger.warn({ type: 'config_watch', error: (err as Error).message }, 'cannot watch the configuration file; reload with SIGHUP');
+    return undefined;
+  }
+}

@@ -1,0 +1,111 @@
+// Real servers on loopback for integration tests: upstreams, config files, Portcullis itself.
+import http from 'node:http';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { startPortcullis, type Portcullis, type StartOptions } from '../../src/server.ts';
+
+export interface Upstream {
+  readonly server: http.Server;
+  readonly url: string;
+  readonly port: number;
+  /** every request the upstream received, in order */
+  readonly received: { method: string; url: string; headers: http.IncomingHttpHeaders; rawHeaders: string[] }[];
+  close(): Promise<void>;
+}
+
+export type UpstreamHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+/** An HTTP upstream on 127.0.0.1:0 that records what it received and, by default, echoes it as JSON. */
+export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream> {
+  const received: Upstream['received'] = [];
+  const server = http.createServer((req, res) => {
+    received.push({ method: req.method!, url: req.url!, headers: req.headers, rawHeaders: req.rawHeaders });
+    if (handler) return handler(req, res);
+    const body = JSON.stringify({ method: req.method, url: req.url, headers: req.headers });
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    received,
+    close: () =>
+      new Promise<void>((r) => {
+        server.close(() => r());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+export function tempDir(prefix = 'portcullis-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Write YAML to a fresh temp file and return its path. */
+export function writeConfig(yaml: string, dir = tempDir()): string {
+  const file = join(dir, 'portcullis.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+export interface Running {
+  readonly portcullis: Portcullis;
+  readonly url: string; // http://127.0.0.1:PORT
+  readonly port: number;
+  readonly opsUrl: string;
+  readonly configFile: string;
+  readonly logFile: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start Portcullis in this process on 127.0.0.1:0 (main and ops listeners) with the given YAML.
+ * Logs go to a temp file (synchronously, so tests can read them right away).
+ */
+export async function startProxy(yaml: string, options: Partial<StartOptions> = {}): Promise<Running> {
+  const dir = tempDir();
+  const configFile = writeConfig(yaml, dir);
+  const logFile = join(dir, 'portcullis.log');
+  const portcullis = await startPortcullis({ configFile, logDestination: logFile, logSync: true, watch: false, ...options });
+  const port = portcullis.addresses.main.port;
+  return {
+    portcullis,
+    url: `http://127.0.0.1:${port}`,
+    port,
+    opsUrl: `http://127.0.0.1:${portcullis.addresses.ops.port}`,
+    configFile,
+    logFile,
+    stop: () => portcullis.shutdown(),
+  };
+}
+
+/** The minimal YAML head every test config shares: loopback listeners on free ports. */
+export const baseConfig = `listen: { address: "127.0.0.1:0" }
+ops: { address: "127.0.0.1:0" }
+public_url: http://access.test
+`;
+
+/** Send a raw HTTP request over a fresh TCP connection and collect everything until the server closes or goes quiet. */
+export async function rawRequest(port: number, text: string | Buffer, quietMs = 300): Promise<string> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = net.connect(port, '127.0.0.1', () => socket.write(text));
+    let timer = setTimeout(() => socket.destroy(), quietMs * 10);
+    socket.on('data', (d) => {
+      chunks.push(d);
+      clearTimeout(timer);
+      timer = setTimeout(() => socket.destroy(), quietMs);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    socket.on('error', (e) => (chunks.length ? undefined : reject(e)));
+  });
+}
