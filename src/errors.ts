@@ -59,6 +59,16 @@ export const errorCatalogue = {
     title: 'Sign-in is not available',
     hint: 'This route requires sign-in, but no identity provider is configured. An administrator must configure one or mark the route "public: true".',
   },
+  session_store_unavailable: {
+    status: 503,
+    title: 'Sessions are temporarily unavailable',
+    hint: 'Portcullis cannot reach its session store, so it cannot check who you are and lets nobody through. Try again in a moment; if it keeps happening, tell your administrator and quote the request id.',
+  },
+  idp_unavailable: {
+    status: 503,
+    title: 'Sign-in is temporarily unavailable',
+    hint: 'Portcullis cannot reach the identity provider right now. Wait a moment and try again; if it keeps happening, tell your administrator and quote the request id.',
+  },
   upstream_unreachable: {
     status: 502,
     title: 'The application is not responding',

@@ -16,6 +16,9 @@ import { createUpgradeHandler, isWebSocketUpgrade, type OpenWebSocket } from './
 import { createRedirectHandler } from './request/redirect.ts';
 import { handleClientError } from './request/client-error.ts';
 import { version } from './version.ts';
+import { Auth, buildAuthComponents, randomSecret, type AuthComponents } from './auth/auth.ts';
+import type { Sessions } from './auth/session-data.ts';
+import { openSessions, sessionLifetimeMs } from './session/open.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -50,7 +53,17 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   const logger = createLogger({ level: first.log.level, destination: options.logDestination, sync: options.logSync });
   const metrics = new Metrics();
   const pools = new UpstreamPools();
-  let state: RuntimeState = { config: first, pools };
+  // Without cookie.secret the login-state key is random per process (warned about at start).
+  const fallbackSecret = randomSecret();
+  let sessions: Sessions | undefined;
+  let components: AuthComponents | undefined;
+  async function buildAuth(config: CompiledConfig): Promise<Auth | undefined> {
+    if (!config.auth) return undefined;
+    sessions ??= await openSessions(config, logger);
+    components = await buildAuthComponents(config.auth, config.publicUrl, logger, components, fallbackSecret);
+    return new Auth(components, config, sessions, logger, sessionLifetimeMs(config));
+  }
+  let state: RuntimeState = { config: first, pools, auth: await buildAuth(first) };
   let draining = false;
   metrics.setConfig(first.checksum);
   for (const warning of insecureSettings(first)) logger.warn({ type: 'insecure_setting' }, warning);
@@ -93,7 +106,26 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
     redirectAddress = await listen(redirect, first.listen.redirectHttp);
   }
 
-  const ops = http.createServer(createOpsHandler({ metrics, state: () => state.config, isReady: () => !draining }));
+  const ops = http.createServer(
+    createOpsHandler({
+      metrics,
+      state: () => state.config,
+      isReady: () => !draining,
+      checks: async () => {
+        const out: Record<string, { ok: boolean; detail?: string }> = {};
+        const auth = state.auth;
+        if (auth) {
+          const idp = auth.components.oidc.status();
+          out.identity_provider = idp.ready ? { ok: true } : { ok: false, detail: idp.error };
+          out.session_store = await sessions!.ping().then(
+            () => ({ ok: true }),
+            (err: Error) => ({ ok: false, detail: err.message }),
+          );
+        }
+        return out;
+      },
+    }),
+  );
   const opsAddress = await listen(ops, first.opsAddress);
 
   logger.info(
@@ -114,7 +146,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
         if (next.listen.tls && main instanceof https.Server) {
           main.setSecureContext({ cert: next.listen.tls.cert, key: next.listen.tls.key, minVersion: 'TLSv1.2' });
         }
-        state = { config: next, pools };
+        state = { config: next, pools, auth: await buildAuth(next) };
         pools.retainOnly(next.routes);
         logger.level = next.log.level;
         metrics.configReloads.labels('success').inc();
@@ -158,6 +190,8 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
       }
       for (const ws of openWebSockets) ws.client.destroy();
       await pools.close();
+      components?.oidc.stop();
+      await sessions?.close().catch(() => {});
       await new Promise<void>((resolve) => ops.close(() => resolve()));
       ops.closeAllConnections();
       logger.info({ type: 'shutdown' }, 'stopped');

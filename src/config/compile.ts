@@ -8,6 +8,9 @@ import type { RawConfig, RouteFrom, RouteTo, ListenAddress } from './schema.ts';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { buildRouteTable, type RouteTable } from '../request/route-match.ts';
 import { compileIpMatcher, type IpMatcher } from '../request/client-ip.ts';
+import { canonicalHeaderName } from '../request/headers.ts';
+import { compileTemplate, type HeaderTemplate } from '../identity/inject.ts';
+import type { IdpSettings } from '../auth/oidc.ts';
 
 export interface UpstreamTls {
   readonly ca?: string;
@@ -30,6 +33,27 @@ export interface CompiledRoute {
   readonly upstreamTls: UpstreamTls | undefined;
   /** identifies the connection pool: same origin and TLS settings share one */
   readonly upstreamKey: string;
+  /** extra identity headers from claims */
+  readonly identityHeaders: readonly (readonly [string, HeaderTemplate])[];
+  readonly passAccessToken: boolean;
+  readonly passIdToken: boolean;
+  readonly allowCorsPreflight: boolean;
+}
+
+export interface CompiledAuth {
+  readonly idp: IdpSettings;
+  readonly cookie: {
+    readonly baseName: string;
+    readonly domain: string | undefined;
+    /** undefined: a random secret per process (single instance only) */
+    readonly secret: string | undefined;
+    readonly secure: boolean;
+  };
+  readonly userHeader: HeaderTemplate;
+  readonly emailClaim: string;
+  readonly groupsClaim: string;
+  readonly signingKeyPems: readonly string[];
+  readonly assertionLifetimeMs: number;
 }
 
 export interface CompiledConfig {
@@ -49,6 +73,9 @@ export interface CompiledConfig {
   readonly routeTable: RouteTable<CompiledRoute>;
   /** canonical names of every header Portcullis injects, stripped from every request */
   readonly injectedHeaderNames: ReadonlySet<string>;
+  readonly session: { readonly idleMs: number; readonly lifetimeMs: number; readonly store: 'memory' | 'redis'; readonly memoryMaxSessions: number };
+  /** sign-in settings; undefined when every route is public */
+  readonly auth: CompiledAuth | undefined;
 }
 
 export function compileConfig(loaded: LoadedConfig): CompiledConfig {
@@ -108,8 +135,17 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
       public: r.public,
       upstreamTls,
       upstreamKey: upstreamTls ? `${r.to.origin}#${JSON.stringify(t)}` : r.to.origin,
+      identityHeaders: Object.entries(r.headers).map(([name, template]) => [name, compileTemplate(template, raw.identity.user_claim)] as const),
+      passAccessToken: r.pass_access_token,
+      passIdToken: r.pass_id_token,
+      allowCorsPreflight: r.allow_cors_preflight,
     });
   });
+
+  const injectedHeaderNames = new Set<string>();
+  for (const r of routes) for (const [name] of r.identityHeaders) injectedHeaderNames.add(canonicalHeaderName(name));
+
+  const auth = compileAuth(raw, routes, problem, readPem);
 
   if (problems.length) throw new ConfigError(problems);
 
@@ -124,13 +160,79 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
     log: Object.freeze(raw.log),
     routes: Object.freeze(routes),
     routeTable: buildRouteTable(routes),
-    injectedHeaderNames: new Set<string>(),
+    injectedHeaderNames,
+    session: Object.freeze({ idleMs: raw.session.idle_timeout, lifetimeMs: raw.session.lifetime, store: raw.session.store, memoryMaxSessions: raw.session.memory.max_sessions }),
+    auth,
   });
+}
+
+function compileAuth(
+  raw: RawConfig,
+  routes: readonly CompiledRoute[],
+  problem: (path: PropertyKey[], message: string) => void,
+  readPem: (path: PropertyKey[], file: string) => string,
+): CompiledAuth | undefined {
+  const protectedRoutes = routes.map((r, i) => [r, i] as const).filter(([r]) => !r.public);
+  const idp = raw.identity_provider;
+  if (!idp) {
+    for (const [r, i] of protectedRoutes) {
+      problem(['routes', i, 'public'], `route "${r.name}" requires sign-in, but no identity_provider is configured; add one, or set "public: true" if anyone may use this route`);
+    }
+    return undefined;
+  }
+  const publicUrl = new URL(raw.public_url);
+  if (idp.issuer.startsWith('http:') && !idp.insecure_allow_http) {
+    problem(['identity_provider', 'issuer'], 'the issuer uses plain http; use https, or set identity_provider.insecure_allow_http: true for local testing');
+  }
+  const secure = !raw.cookie.insecure_allow_http;
+  if (publicUrl.protocol === 'http:' && secure) {
+    problem(['public_url'], 'public_url uses plain http, so browsers would drop the Secure session cookie; use https, or set cookie.insecure_allow_http: true for local testing');
+  }
+  let clientAuth = idp.client_auth;
+  if (!clientAuth) clientAuth = idp.client_secret ? 'client_secret_basic' : idp.private_key ? 'private_key_jwt' : undefined;
+  if (!clientAuth) problem(['identity_provider'], 'give client_secret (client_secret_basic or client_secret_post) or private_key (private_key_jwt) for client authentication');
+  if ((clientAuth === 'client_secret_basic' || clientAuth === 'client_secret_post') && !idp.client_secret) {
+    problem(['identity_provider', 'client_secret'], `client_auth ${clientAuth} needs client_secret`);
+  }
+  let privateKeyPem: string | undefined;
+  if (clientAuth === 'private_key_jwt') {
+    if (!idp.private_key) problem(['identity_provider', 'private_key'], 'client_auth private_key_jwt needs private_key (a PEM file)');
+    else privateKeyPem = readPem(['identity_provider', 'private_key'], idp.private_key);
+  }
+  if (!idp.scopes.includes('openid')) problem(['identity_provider', 'scopes'], 'scopes must include "openid"');
+  const domain = raw.cookie.domain?.replace(/^\./, '').toLowerCase();
+  const signingKeyPems = raw.identity.assertion.signing_keys.map((f, i) => readPem(['identity', 'assertion', 'signing_keys', i], f));
+  return {
+    idp: {
+      issuer: idp.issuer,
+      clientId: idp.client_id,
+      clientSecret: idp.client_secret,
+      clientAuth: clientAuth ?? 'client_secret_basic',
+      privateKeyPem,
+      privateKeyId: idp.private_key_id,
+      scopes: idp.scopes,
+      timeoutMs: idp.timeout,
+      refreshGraceMs: idp.refresh_grace,
+      insecureAllowHttp: idp.insecure_allow_http,
+      redirectUri: new URL('/.portcullis/callback', publicUrl).toString(),
+    },
+    cookie: { baseName: raw.cookie.name, domain, secret: raw.cookie.secret, secure },
+    userHeader: compileTemplate(`{${raw.identity.user_claim}}`, raw.identity.user_claim),
+    emailClaim: raw.identity.email_claim,
+    groupsClaim: raw.identity.groups_claim,
+    signingKeyPems,
+    assertionLifetimeMs: Math.min(raw.identity.assertion.lifetime, 300_000),
+  };
 }
 
 /** Routes that ask for insecure settings, so start-up can warn about each. */
 export function insecureSettings(config: CompiledConfig): string[] {
   const out: string[] = [];
+  const a = config.auth;
+  if (a?.idp.insecureAllowHttp) out.push('identity_provider.insecure_allow_http is on; the identity provider may be reached over plain http');
+  if (a && !a.cookie.secure) out.push('cookie.insecure_allow_http is on; session cookies are sent without the Secure flag');
+  if (a && !a.cookie.secret) out.push('cookie.secret is not set; a random one is used, so sign-in state does not survive a restart or work across several instances');
+  if (a && a.signingKeyPems.length === 0) out.push('identity.assertion.signing_keys is empty; a key is generated at start, so upstreams see a new JWKS after every restart');
   for (const r of config.routes) {
     if (r.upstreamTls && !r.upstreamTls.rejectUnauthorized) out.push(`route "${r.name}": upstream_tls.insecure_skip_verify is on; the upstream's certificate is not checked`);
   }

@@ -146,6 +146,59 @@ export const routeSchema = z.strictObject({
   websockets: z.boolean().default(false),
   public: z.boolean().default(false),
   upstream_tls: upstreamTls.optional(),
+  headers: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9-]+$/, 'a header name is letters, digits and "-"'),
+      z.string().max(1024),
+    )
+    .default({})
+    .describe('extra identity headers from claims, e.g. { X-Remote-User: "{email}" }'),
+  pass_access_token: z.boolean().default(false).describe('send the access token as Authorization: Bearer'),
+  pass_id_token: z.boolean().default(false).describe('send the ID token in X-Portcullis-Id-Token'),
+  allow_cors_preflight: z.boolean().default(false).describe('forward CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method) without sign-in'),
+});
+
+const identityProvider = z.strictObject({
+  issuer: z.url({ protocol: /^https?$/, error: 'issuer must be the identity provider\'s issuer URL, such as https://login.example.com/realms/acme' }),
+  client_id: z.string().min(1),
+  client_secret: z.string().min(1).optional(),
+  client_auth: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt']).optional(),
+  private_key: filePath.optional().describe('PEM private key for private_key_jwt client authentication'),
+  private_key_id: z.string().optional().describe('kid of private_key as registered at the identity provider'),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, 'not a valid scope')).default(['openid', 'email', 'profile']),
+  timeout: duration.default(5_000).describe('how long to wait for any answer from the identity provider'),
+  refresh_grace: duration.default(300_000).describe('how long a session keeps working past its token expiry while the identity provider is unreachable'),
+  insecure_allow_http: z.boolean().default(false).describe('allow an http:// issuer; for local testing only'),
+});
+
+const cookieSettings = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'a cookie name is 1-40 letters, digits, "_" or "-"').default('portcullis'),
+  domain: z
+    .string()
+    .regex(/^\.?[a-z0-9.-]+$/i, 'a cookie domain is a host name such as example.com')
+    .optional()
+    .describe('share sign-in across every host below this domain'),
+  secret: z.string().min(32, 'the cookie secret must be at least 32 characters; generate one with: openssl rand -base64 32').optional(),
+  insecure_allow_http: z.boolean().default(false).describe('send cookies without the Secure flag; for plain-http testing only'),
+});
+
+const sessionSettings = z.strictObject({
+  idle_timeout: duration.default(3_600_000).describe('a session ends after this long without a request'),
+  lifetime: duration.default(43_200_000).describe('a session ends this long after sign-in, however active'),
+  store: z.enum(['memory', 'redis']).default('memory'),
+  memory: z.strictObject({ max_sessions: z.number().int().min(1).default(100_000) }).default({ max_sessions: 100_000 }),
+});
+
+const identitySettings = z.strictObject({
+  user_claim: z.string().default('sub'),
+  email_claim: z.string().default('email'),
+  groups_claim: z.string().default('groups'),
+  assertion: z
+    .strictObject({
+      signing_keys: z.array(filePath).default([]).describe('PEM private keys (EC P-256 or RSA); the first signs, all are published'),
+      lifetime: duration.default(300_000),
+    })
+    .default({ signing_keys: [], lifetime: 300_000 }),
 });
 
 export const configSchema = z.strictObject({
@@ -188,6 +241,10 @@ export const configSchema = z.strictObject({
       access_log: z.boolean().default(true),
     })
     .default({ level: 'info', access_log: true }),
+  identity_provider: identityProvider.optional(),
+  cookie: cookieSettings.default({ name: 'portcullis', insecure_allow_http: false }),
+  session: sessionSettings.default({ idle_timeout: 3_600_000, lifetime: 43_200_000, store: 'memory', memory: { max_sessions: 100_000 } }),
+  identity: identitySettings.default({ user_claim: 'sub', email_claim: 'email', groups_claim: 'groups', assertion: { signing_keys: [], lifetime: 300_000 } }),
   routes: z.array(routeSchema).min(1, 'define at least one route'),
 });
 

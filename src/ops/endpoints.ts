@@ -11,7 +11,7 @@ export interface OpsDeps {
   /** false while draining (and, later, while a dependency the routes need is down) */
   readonly isReady: () => boolean;
   /** extra readiness checks by name, such as the identity provider */
-  readonly checks?: () => Record<string, { ok: boolean; detail?: string }>;
+  readonly checks?: () => Promise<Record<string, { ok: boolean; detail?: string }>>;
 }
 
 export function createOpsHandler(deps: OpsDeps) {
@@ -20,7 +20,7 @@ export function createOpsHandler(deps: OpsDeps) {
     try {
       if (path === '/healthz') return json(res, 200, { status: 'ok', version });
       if (path === '/readyz') {
-        const checks = deps.checks?.() ?? {};
+        const checks = (await deps.checks?.()) ?? {};
         const ready = deps.isReady() && Object.values(checks).every((c) => c.ok);
         const config = deps.state();
         return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', version, config: { file: config.file, checksum: config.checksum }, checks });

@@ -6,6 +6,8 @@ export interface RequestRecord {
   host: string;
   path: string;
   clientIp: string;
+  /** the signed-in user's sub, when there is one */
+  user: string | undefined;
   route: string;
   status: number;
   bytes: number;

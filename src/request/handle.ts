@@ -15,11 +15,17 @@ import { canonicalIp, clientAddress } from './client-ip.ts';
 import { filterRequestHeaders } from './headers.ts';
 import { forward, type ForwardOutcome, type UpstreamPools } from './forward.ts';
 import type { RequestRecord } from './context.ts';
+import type { Auth } from '../auth/auth.ts';
+import { withoutPortcullisCookies } from '../auth/cookies.ts';
+import { pushIdentityHeaders, ASSERTION_HEADER, ID_TOKEN_HEADER } from '../identity/inject.ts';
+import type { SessionData } from '../auth/session-data.ts';
 
 /** Everything a request reads, swapped as a whole on reload: in-flight requests keep theirs. */
 export interface RuntimeState {
   readonly config: CompiledConfig;
   readonly pools: UpstreamPools;
+  /** sign-in and sessions; undefined when every route is public */
+  readonly auth: Auth | undefined;
 }
 
 export interface HandlerDeps {
@@ -94,8 +100,10 @@ export function admit(req: IncomingMessage, config: CompiledConfig): Gate {
 }
 
 /** The headers the upstream receives: the client's minus everything it may not set, plus ours. */
-export function upstreamHeaders(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, config: CompiledConfig, requestId: string): string[] {
+export function upstreamHeaders(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, config: CompiledConfig, requestId: string, auth: Auth | undefined): string[] {
   const headers = filterRequestHeaders({ rawHeaders: req.rawHeaders, extraStripped: config.injectedHeaderNames });
+  // The upstream never sees Portcullis's own cookies: a session ticket in a legacy app's logs would be a stolen session.
+  if (auth) withoutPortcullisCookies(headers, auth.cookieNames);
   const sentHost = req.headers.host ?? facts.host;
   headers.push('host', route.preserveHost ? sentHost : route.to.host);
   // X-Forwarded-* describe what Portcullis saw. A trusted proxy's values are kept and extended;
@@ -126,6 +134,7 @@ export function createRequestHandler(deps: HandlerDeps) {
         host: rec.host,
         path: rec.path,
         client_ip: rec.clientIp,
+        user: rec.user,
         status: rec.status,
         bytes: rec.bytes,
         duration_ms: Math.round((performance.now() - rec.start) * 100) / 100,
@@ -138,7 +147,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   }
 
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const { config, pools } = deps.state();
+    const { config, pools, auth } = deps.state();
     const gate = admit(req, config);
     const rec: RequestRecord = {
       id: gate.requestId,
@@ -148,6 +157,7 @@ export function createRequestHandler(deps: HandlerDeps) {
       // When the target was refused, log what was sent (without the query, which may hold secrets).
       path: gate.facts?.path ?? (req.url ?? '').split('?')[0]!.slice(0, 256),
       clientIp: gate.facts?.clientIp ?? canonicalIp(req.socket.remoteAddress ?? ''),
+      user: undefined,
       route: gate.route?.name ?? '',
       status: 0,
       bytes: 0,
@@ -171,27 +181,89 @@ export function createRequestHandler(deps: HandlerDeps) {
       sendError(req, res, code, gate.requestId, details);
     };
 
-    if (!gate.ok) return refuse(gate.code, gate.reason);
+    if (!gate.ok) {
+      // Portcullis's own endpoints also live on public_url's host, which need not be a route.
+      if (gate.code === 'unknown_host' && gate.facts && auth && isReservedPath(gate.facts.path) && gate.facts.host === config.publicUrl.hostname) {
+        return void serveEndpoint(auth, gate.facts, gate.requestId);
+      }
+      return refuse(gate.code, gate.reason);
+    }
     const { facts, route, requestId } = gate;
 
-    if (isReservedPath(facts.path)) return refuse('unknown_endpoint', 'no such Portcullis endpoint');
-    if (!route.public) return refuse('auth_not_configured', 'route requires sign-in');
+    if (isReservedPath(facts.path)) {
+      if (auth) return void serveEndpoint(auth, facts, requestId);
+      return refuse('unknown_endpoint', 'no such Portcullis endpoint');
+    }
+    if (route.public || (route.allowCorsPreflight && isCorsPreflight(req))) return send(upstreamHeaders(req, facts, route, config, requestId, auth));
+    if (!auth) return refuse('auth_not_configured', 'route requires sign-in');
+    void authorizeAndSend(auth, facts, route, requestId);
 
-    forward({
-      req,
-      res,
-      route,
-      pool: pools.get(route),
-      pathAndQuery: facts.path + facts.query,
-      headers: upstreamHeaders(req, facts, route, config, requestId),
-      requestId,
-      done: (outcome: ForwardOutcome) => {
-        rec.upstreamMs = outcome.upstreamMs;
-        if (outcome.error) {
-          logger.warn({ type: 'upstream_error', request_id: requestId, route: route.name, upstream: route.to.origin, error: outcome.cause?.message, code: (outcome.cause as { code?: string } | undefined)?.code }, 'upstream failed');
-          refuse(outcome.error, outcome.cause?.message ?? outcome.error);
+    async function serveEndpoint(a: Auth, f: RequestFacts, id: string): Promise<void> {
+      rec.route = '.portcullis';
+      try {
+        if (!(await a.handleEndpoint(req, res, f.host, f.path, f.query, id))) refuse('unknown_endpoint', 'no such Portcullis endpoint');
+      } catch (err) {
+        logger.error({ type: 'bug', request_id: id, error: String((err as Error)?.stack ?? err) }, 'endpoint failed');
+        refuse('internal_error', 'endpoint threw');
+      }
+    }
+
+    async function authorizeAndSend(a: Auth, f: RequestFacts, r: CompiledRoute, id: string): Promise<void> {
+      try {
+        const result = await a.authenticate(req);
+        if (res.destroyed) return;
+        if (result.kind === 'unavailable') return refuse(result.code, result.reason);
+        if (result.kind === 'login') {
+          rec.error = 'login_required';
+          rec.reason = result.reason;
+          return a.sendLogin(req, res, `${r.scheme}://${req.headers.host ?? f.host}${f.path}${f.query}`, id);
         }
-      },
-    });
+        rec.user = result.session.sub;
+        const headers = upstreamHeaders(req, f, r, config, id, a);
+        await addIdentity(headers, a, result.id, result.session, r, f);
+        send(headers);
+      } catch (err) {
+        // Fail closed: an exception anywhere on the way to a decision is a refusal, never a pass.
+        logger.error({ type: 'bug', request_id: id, error: String((err as Error)?.stack ?? err) }, 'request failed before forwarding');
+        refuse('internal_error', 'exception during authentication');
+      }
+    }
+
+    function send(headers: string[]): void {
+      forward({
+        req,
+        res,
+        route,
+        pool: pools.get(route),
+        pathAndQuery: facts.path + facts.query,
+        headers,
+        requestId,
+        done: (outcome: ForwardOutcome) => {
+          rec.upstreamMs = outcome.upstreamMs;
+          if (outcome.error) {
+            logger.warn({ type: 'upstream_error', request_id: requestId, route: route.name, upstream: route.to.origin, error: outcome.cause?.message, code: (outcome.cause as { code?: string } | undefined)?.code }, 'upstream failed');
+            refuse(outcome.error, outcome.cause?.message ?? outcome.error);
+          }
+        },
+      });
+    }
   };
+}
+
+/** Verified identity for the upstream: headers from the session and the signed assertion. */
+export async function addIdentity(headers: string[], auth: Auth, sessionId: string, s: SessionData, route: CompiledRoute, facts: RequestFacts): Promise<void> {
+  const settings = auth.components.settings;
+  pushIdentityHeaders(headers, s, settings.userHeader, route.identityHeaders);
+  const audience = `${route.scheme}://${facts.host}`;
+  headers.push(ASSERTION_HEADER, await auth.signer.assertion(sessionId, audience, { sub: s.sub, email: s.email, groups: s.groups, sid: s.sid }));
+  if (route.passIdToken && s.idToken) headers.push(ID_TOKEN_HEADER, s.idToken);
+  if (route.passAccessToken && s.accessToken) {
+    // The client's own Authorization header was for Portcullis's route, not for this token.
+    for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'authorization') headers.splice(i, 2), (i -= 2);
+    headers.push('authorization', `Bearer ${s.accessToken}`);
+  }
+}
+
+function isCorsPreflight(req: IncomingMessage): boolean {
+  return req.method === 'OPTIONS' && req.headers.origin !== undefined && req.headers['access-control-request-method'] !== undefined;
 }

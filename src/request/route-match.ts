@@ -56,3 +56,12 @@ export function matchRoute<R extends MatchableRoute>(table: RouteTable<R>, host:
   }
   return undefined;
 }
+
+/** Does any route (whatever its path prefix) serve this host? Used to refuse redirects elsewhere. */
+export function servesHost<R extends MatchableRoute>(table: RouteTable<R>, host: string): boolean {
+  if (table.exact.has(host)) return true;
+  for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
+    if (table.wildcard.has(host.slice(dot + 1))) return true;
+  }
+  return false;
+}

@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import { Socket } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { errorCatalogue, type ErrorCode } from '../errors.ts';
-import { admit, isReservedPath, upstreamHeaders, type HandlerDeps } from './handle.ts';
+import { addIdentity, admit, isReservedPath, upstreamHeaders, type HandlerDeps } from './handle.ts';
 import { pageSecurityHeaders } from '../pages/style.ts';
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
@@ -17,6 +17,8 @@ export interface OpenWebSocket {
   readonly requestId: string;
   readonly route: string;
   readonly client: Duplex;
+  /** the session it was opened with, so revocation can close it */
+  readonly sessionId: string | undefined;
 }
 
 export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>) {
@@ -26,7 +28,7 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
   proxy.on('error', (err) => deps.logger.warn({ type: 'websocket_error', error: (err as Error).message }, 'websocket upstream failed'));
 
   return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { config } = deps.state();
+    const { config, auth } = deps.state();
     socket.on('error', () => socket.destroy());
     const gate = admit(req, config);
     const log = (status: number, error?: string, reason?: string) =>
@@ -46,45 +48,62 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
     if (req.method !== 'GET') return refuse('bad_request', 'WebSocket upgrade must be GET');
     if (isReservedPath(facts.path)) return refuse('unknown_endpoint', 'no such Portcullis endpoint');
     if (!route.websockets) return refuse('websockets_disabled', 'route does not allow websockets');
-    if (!route.public) return refuse('auth_not_configured', 'route requires sign-in');
+    if (route.public) return void connect(upstreamHeaders(req, facts, route, config, requestId, auth));
+    if (!auth) return refuse('auth_not_configured', 'route requires sign-in');
+    // A WebSocket is authorized like any request: same session checks, same identity headers.
+    void (async () => {
+      try {
+        const result = await auth.authenticate(req);
+        if (result.kind === 'unavailable') return refuse(result.code, result.reason);
+        if (result.kind === 'login') return refuse('login_required', result.reason);
+        const headers = upstreamHeaders(req, facts, route, config, requestId, auth);
+        await addIdentity(headers, auth, result.id, result.session, route, facts);
+        connect(headers, result.id);
+      } catch (err) {
+        deps.logger.error({ type: 'bug', request_id: requestId, error: String((err as Error)?.stack ?? err) }, 'websocket authorization failed');
+        refuse('internal_error', 'exception during authentication');
+      }
+    })();
 
-    // http-proxy-3 copies req.headers and req.url; give it exactly what we checked.
-    const flat = upstreamHeaders(req, facts, route, config, requestId);
-    const headers: Record<string, string> = {};
-    for (let i = 0; i < flat.length; i += 2) {
-      const name = flat[i]!.toLowerCase();
-      headers[name] = headers[name] === undefined ? flat[i + 1]! : `${headers[name]}, ${flat[i + 1]}`;
+    function connect(flat: string[], sessionId?: string): void {
+      if (socket.destroyed) return;
+      // http-proxy-3 copies req.headers and req.url; give it exactly what we checked.
+      const headers: Record<string, string> = {};
+      for (let i = 0; i < flat.length; i += 2) {
+        const name = flat[i]!.toLowerCase();
+        headers[name] = headers[name] === undefined ? flat[i + 1]! : `${headers[name]}, ${flat[i + 1]}`;
+      }
+      headers['connection'] = 'Upgrade';
+      headers['upgrade'] = 'websocket';
+      req.headers = headers;
+      req.url = facts.path + facts.query;
+
+      const entry: OpenWebSocket = { requestId, route: route.name, client: socket, sessionId };
+      open.add(entry);
+      deps.metrics.websocketsOpen.inc();
+      socket.once('close', () => {
+        open.delete(entry);
+        deps.metrics.websocketsOpen.dec();
+      });
+      const t = route.upstreamTls;
+      const written = socket instanceof Socket ? socket.bytesWritten : 0;
+      proxy.ws(
+        req,
+        socket,
+        head,
+        {
+          target: route.to.origin + route.to.basePath,
+          ...(t ? { ca: t.ca, secure: t.rejectUnauthorized, ssl: { cert: t.cert, key: t.key, servername: t.servername } } : {}),
+        },
+        (err: Error) => {
+          deps.logger.warn({ type: 'websocket_error', request_id: requestId, route: route.name, upstream: route.to.origin, error: err.message, code: (err as { code?: string }).code }, 'websocket upstream failed');
+          // Nothing sent to the client yet: tell it why instead of just hanging up.
+          if (socket instanceof Socket && socket.bytesWritten === written) refuse(err.message.includes('timed out') ? 'upstream_timeout' : 'upstream_unreachable', err.message);
+          else socket.destroy();
+        },
+      );
+      deps.metrics.countRequest(route.name, 101);
+      log(101);
     }
-    headers['connection'] = 'Upgrade';
-    headers['upgrade'] = 'websocket';
-    req.headers = headers;
-    req.url = facts.path + facts.query;
-
-    const entry: OpenWebSocket = { requestId, route: route.name, client: socket };
-    open.add(entry);
-    deps.metrics.websocketsOpen.inc();
-    socket.once('close', () => {
-      open.delete(entry);
-      deps.metrics.websocketsOpen.dec();
-    });
-    const t = route.upstreamTls;
-    const written = socket instanceof Socket ? socket.bytesWritten : 0;
-    proxy.ws(
-      req,
-      socket,
-      head,
-      {
-        target: route.to.origin + route.to.basePath,
-        ...(t ? { ca: t.ca, secure: t.rejectUnauthorized, ssl: { cert: t.cert, key: t.key, servername: t.servername } } : {}),
-      },
-      (err: Error) => {
-        deps.logger.warn({ type: 'websocket_error', request_id: requestId, route: route.name, upstream: route.to.origin, error: err.message, code: (err as { code?: string }).code }, 'websocket upstream failed');
-        // Nothing sent to the client yet: tell it why instead of just hanging up.
-        if (socket instanceof Socket && socket.bytesWritten === written) refuse(err.message.includes('timed out') ? 'upstream_timeout' : 'upstream_unreachable', err.message);
-        else socket.destroy();
-      },
-    );
-    deps.metrics.countRequest(route.name, 101);
-    log(101);
   };
 }

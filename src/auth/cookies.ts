@@ -1,0 +1,97 @@
+// Cookie names, parsing and Set-Cookie serialization. Pure.
+
+export interface CookieNames {
+  /** the session ticket */
+  readonly session: string;
+  /** the short-lived login state (state, nonce, PKCE verifier, return URL) */
+  readonly login: string;
+}
+
+export interface CookiePolicy {
+  readonly names: CookieNames;
+  readonly domain: string | undefined;
+  readonly secure: boolean;
+}
+
+/**
+ * __Host- cookies cannot be set by a sibling subdomain or over plain http, and are
+ * bound to one host: the strongest choice when no domain is shared. With a shared
+ * domain, __Secure- still guarantees they were set over HTTPS.
+ */
+export function cookieNames(base: string, domain: string | undefined, secure: boolean): CookieNames {
+  const prefix = !secure ? '' : domain ? '__Secure-' : '__Host-';
+  return { session: `${prefix}${base}`, login: `${secure ? '__Host-' : ''}${base}-login` };
+}
+
+/** Every value of the named cookie, in header order (a sibling domain may have planted extra ones). */
+export function readCookies(header: string | undefined, name: string): string[] {
+  if (!header) return [];
+  const out: string[] = [];
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < end) {
+      const key = header.slice(start, eq).trim();
+      if (key === name) out.push(header.slice(eq + 1, end).trim());
+    }
+    start = end + 1;
+  }
+  return out;
+}
+
+/** The Cookie header without Portcullis's own cookies: the upstream must never see a session ticket. */
+export function withoutCookies(header: string, names: readonly string[]): string | undefined {
+  const kept: string[] = [];
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    const key = (eq === -1 ? part : part.slice(0, eq)).trim();
+    if (key && !names.includes(key)) kept.push(part.trim());
+  }
+  return kept.length ? kept.join('; ') : undefined;
+}
+
+export interface SetCookieOptions {
+  readonly maxAgeSeconds?: number; // omitted: a browser-session cookie
+  readonly domain?: string;
+  readonly secure: boolean;
+  readonly sameSite: 'Lax' | 'Strict';
+  readonly path?: string;
+}
+
+export function serializeCookie(name: string, value: string, o: SetCookieOptions): string {
+  let out = `${name}=${value}; Path=${o.path ?? '/'}; HttpOnly; SameSite=${o.sameSite}`;
+  if (o.secure) out += '; Secure';
+  if (o.domain && !name.startsWith('__Host-')) out += `; Domain=${o.domain}`;
+  if (o.maxAgeSeconds !== undefined) out += `; Max-Age=${Math.max(0, Math.floor(o.maxAgeSeconds))}`;
+  return out;
+}
+
+export function clearCookie(name: string, o: Omit<SetCookieOptions, 'maxAgeSeconds'>): string {
+  return serializeCookie(name, '', { ...o, maxAgeSeconds: 0 });
+}
+
+/**
+ * Remove Portcullis's cookies (the session and every login-state cookie) from the Cookie
+ * headers in a flat [name, value, ...] header list, dropping a Cookie header left empty.
+ */
+export function withoutPortcullisCookies(headers: string[], names: CookieNames): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length !== 6 || headers[i]!.toLowerCase() !== 'cookie') continue;
+    const value = headers[i + 1]!;
+    if (!value.includes(names.session) && !value.includes(names.login)) continue;
+    const kept: string[] = [];
+    for (const part of value.split(';')) {
+      const eq = part.indexOf('=');
+      const key = (eq === -1 ? part : part.slice(0, eq)).trim();
+      if (!key || key === names.session || key === names.login || key.startsWith(names.login + '-')) continue;
+      kept.push(part.trim());
+    }
+    if (kept.length) headers[i + 1] = kept.join('; ');
+    else {
+      headers.splice(i, 2);
+      i -= 2;
+    }
+  }
+}

@@ -1,0 +1,202 @@
+// The identity provider, as Portcullis talks to it (openid-client v6).
+// Discovery runs at start-up and retries with backoff until it succeeds, so
+// Portcullis starts even while the provider is down: /readyz says not ready and
+// sign-in attempts get a clear 503 instead of a crash or a hang.
+import { readFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import * as client from 'openid-client';
+import { createRemoteJWKSet, importPKCS8, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import type { Logger } from '../log.ts';
+
+export interface IdpSettings {
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly clientSecret: string | undefined;
+  readonly clientAuth: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  readonly privateKeyPem: string | undefined;
+  readonly privateKeyId: string | undefined;
+  readonly scopes: readonly string[];
+  readonly timeoutMs: number;
+  readonly refreshGraceMs: number;
+  readonly insecureAllowHttp: boolean;
+  readonly redirectUri: string;
+}
+
+export type IdpStatus = { ready: true } | { ready: false; error: string; since: number };
+
+export class IdentityProviderUnavailable extends Error {
+  readonly code = 'idp_unavailable';
+}
+
+/** The provider refused a grant (user disabled, grant revoked): the session must end. */
+export function isGrantRejected(err: unknown): boolean {
+  return err instanceof client.ResponseBodyError && (err.error === 'invalid_grant' || err.error === 'unauthorized_client' || err.error === 'invalid_client');
+}
+
+export class OidcClient {
+  readonly settings: IdpSettings;
+  readonly #logger: Logger;
+  #config: client.Configuration | undefined;
+  #jwks: JWTVerifyGetKey | undefined;
+  #status: IdpStatus = { ready: false, error: 'discovery has not run yet', since: Date.now() };
+  #retry: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #discovering: Promise<void> | undefined;
+
+  constructor(settings: IdpSettings, logger: Logger) {
+    this.settings = settings;
+    this.#logger = logger;
+  }
+
+  status(): IdpStatus {
+    return this.#status;
+  }
+
+  /** Start discovery in the background; resolves after the first attempt, whatever its outcome. */
+  start(): Promise<void> {
+    return this.#discover(0);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+  }
+
+  #discover(attempt: number): Promise<void> {
+    this.#discovering ??= (async () => {
+      const s = this.settings;
+      try {
+        const config = await client.discovery(new URL(s.issuer), s.clientId, { client_secret: s.clientSecret }, await this.#clientAuth(), {
+          timeout: Math.ceil(s.timeoutMs / 1000),
+          execute: s.insecureAllowHttp ? [client.allowInsecureRequests] : [],
+        });
+        this.#config = config;
+        const jwksUri = config.serverMetadata().jwks_uri;
+        this.#jwks = jwksUri ? createRemoteJWKSet(new URL(jwksUri), { timeoutDuration: s.timeoutMs }) : undefined;
+        this.#status = { ready: true };
+        this.#logger.info({ type: 'idp', issuer: s.issuer }, 'identity provider discovered');
+      } catch (err) {
+        const error = describe(err);
+        if (this.#status.ready || attempt === 0 || attempt % 10 === 0) {
+          this.#logger.error({ type: 'idp', issuer: s.issuer, error, attempt }, 'identity provider discovery failed; retrying');
+        }
+        this.#status = { ready: false, error, since: this.#status.ready ? Date.now() : this.#status.since };
+        if (!this.#stopped) {
+          const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
+          this.#retry = setTimeout(() => void this.#discover(attempt + 1), delay);
+          this.#retry.unref();
+        }
+      } finally {
+        this.#discovering = undefined;
+      }
+    })();
+    return this.#discovering;
+  }
+
+  async #clientAuth(): Promise<client.ClientAuth> {
+    const s = this.settings;
+    switch (s.clientAuth) {
+      case 'client_secret_post':
+        return client.ClientSecretPost(s.clientSecret);
+      case 'private_key_jwt': {
+        const pem = s.privateKeyPem!;
+        const key = await importPKCS8(createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem' }) as string, signingAlgorithm(pem));
+        return client.PrivateKeyJwt({ key, kid: s.privateKeyId });
+      }
+      default:
+        return client.ClientSecretBasic(s.clientSecret);
+    }
+  }
+
+  /** The discovered configuration, or a typed error the caller turns into a 503 page. */
+  configuration(): client.Configuration {
+    if (!this.#config) throw new IdentityProviderUnavailable(this.#status.ready ? 'not configured' : this.#status.error);
+    return this.#config;
+  }
+
+  authorizationUrl(params: Record<string, string>): URL {
+    return client.buildAuthorizationUrl(this.configuration(), { redirect_uri: this.settings.redirectUri, scope: this.settings.scopes.join(' '), response_type: 'code', ...params });
+  }
+
+  exchangeCode(currentUrl: URL, checks: { state: string; nonce: string; verifier: string; maxAge?: number }) {
+    return client.authorizationCodeGrant(this.configuration(), currentUrl, {
+      expectedState: checks.state,
+      expectedNonce: checks.nonce,
+      pkceCodeVerifier: checks.verifier,
+      idTokenExpected: true,
+      maxAge: checks.maxAge,
+    });
+  }
+
+  refresh(refreshToken: string) {
+    return client.refreshTokenGrant(this.configuration(), refreshToken);
+  }
+
+  userinfo(accessToken: string, sub: string) {
+    return client.fetchUserInfo(this.configuration(), accessToken, sub);
+  }
+
+  endSessionUrl(params: Record<string, string>): URL | undefined {
+    const config = this.#config;
+    if (!config?.serverMetadata().end_session_endpoint) return undefined;
+    return client.buildEndSessionUrl(config, params);
+  }
+
+  /**
+   * Verify a back-channel logout token as OpenID Connect Back-Channel Logout 1.0 section 2.6 requires:
+   * signature by the provider's keys, iss, aud, iat, the logout event, no nonce, and sid and/or sub.
+   */
+  async verifyLogoutToken(token: string): Promise<{ sub?: string; sid?: string; jti?: string }> {
+    const config = this.configuration();
+    if (!this.#jwks) throw new Error('the identity provider publishes no jwks_uri');
+    const { payload } = await jwtVerify(token, this.#jwks, {
+      issuer: config.serverMetadata().issuer,
+      audience: this.settings.clientId,
+      requiredClaims: ['iat'],
+      maxTokenAge: '5m',
+      clockTolerance: 30,
+      algorithms: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'],
+      typ: undefined,
+    });
+    return checkLogoutClaims(payload);
+  }
+}
+
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+export function checkLogoutClaims(payload: JWTPayload): { sub?: string; sid?: string; jti?: string } {
+  const events = payload.events as Record<string, unknown> | undefined;
+  if (!events || typeof events !== 'object' || typeof events[BACKCHANNEL_EVENT] !== 'object') throw new Error('logout token has no back-channel logout event');
+  if ('nonce' in payload) throw new Error('logout token must not contain a nonce');
+  const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
+  const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
+  if (!sub && !sid) throw new Error('logout token names neither sub nor sid');
+  return { sub, sid, jti: payload.jti };
+}
+
+export function describe(err: unknown): string {
+  if (err instanceof client.ResponseBodyError) return `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
+  const e = err as Error & { cause?: Error & { code?: string } };
+  return e.cause?.code ? `${e.message} (${e.cause.code})` : (e?.message ?? String(err));
+}
+
+/** The JWS algorithm for a PEM private key: ES256/384/512 by curve, RS256 for RSA, EdDSA for Ed25519. */
+export function signingAlgorithm(pem: string): string {
+  const key = createPrivateKey(pem);
+  switch (key.asymmetricKeyType) {
+    case 'ec': {
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      return curve === 'secp384r1' ? 'ES384' : curve === 'secp521r1' ? 'ES512' : 'ES256';
+    }
+    case 'rsa':
+      return 'RS256';
+    case 'ed25519':
+      return 'EdDSA';
+    default:
+      throw new Error(`unsupported key type ${key.asymmetricKeyType}; use an EC P-256, RSA or Ed25519 key`);
+  }
+}
+
+export function readPrivateKeyPem(file: string): string {
+  return readFileSync(file, 'utf8');
+}

@@ -1,0 +1,125 @@
+// Pages of the demo identity provider, drawn with Portcullis's own page helpers
+// so they share its look and its Content-Security-Policy (one hashed stylesheet,
+// no scripts, nothing loaded from elsewhere).
+import { html, raw, renderPage, type Html } from '../pages/html.ts';
+import { pageSecurityHeaders } from '../pages/style.ts';
+import type { DemoUser } from './idp-users.ts';
+
+const evaluationNote = html`<p class="note"><strong>Evaluation only.</strong> This is the identity provider built into the Portcullis demo. Its accounts and passwords are printed below for anyone to use, and its keys vanish when it stops. Connect Portcullis to your company's identity provider before protecting anything real.</p>`;
+
+const footer = html`Portcullis demo identity provider · not for production use`;
+
+export interface LoginPageInput {
+  /** the application the person is signing in to */
+  readonly clientName: string;
+  /** where the form posts */
+  readonly action: string;
+  /** the interaction page itself; `?as=<user>` fills the form in */
+  readonly pageUrl: string;
+  readonly cancelUrl: string;
+  readonly users: readonly DemoUser[];
+  readonly username: string;
+  readonly password: string;
+  /** someone is already signed in and must authenticate again */
+  readonly reauthenticate: boolean;
+  /** the application asked for the MFA level */
+  readonly mfaRequested: boolean;
+  readonly error?: string;
+}
+
+export function renderLoginPage(input: LoginPageInput): string {
+  const { reauthenticate, mfaRequested } = input;
+  const title = mfaRequested ? 'Verify it’s you' : reauthenticate ? 'Sign in again' : 'Sign in';
+  const why = mfaRequested
+    ? html`<p><strong>${input.clientName}</strong> asks for a second factor. Enter your password and your one-time code.</p>`
+    : reauthenticate
+      ? html`<p><strong>${input.clientName}</strong> asks you to confirm your identity again.</p>`
+      : html`<p>to continue to <strong>${input.clientName}</strong></p>`;
+  const codeLabel = mfaRequested ? 'One-time code' : 'One-time code (optional)';
+  const body = html`<span class="status warn">Demo identity provider</span>
+<h1>${title}</h1>
+${why}
+${input.error ? html`<p class="fail" role="alert">${input.error}</p>` : ''}
+<form method="post" action="${input.action}" autocomplete="off">
+<label for="username">Username</label>
+<input type="text" id="username" name="username" value="${input.username}" autocapitalize="none" spellcheck="false" required${input.username ? '' : raw(' autofocus')}>
+<label for="password">Password</label>
+<input type="password" id="password" name="password" value="${input.password}" required${input.username && !input.password ? raw(' autofocus') : ''}>
+<label for="otp">${codeLabel}</label>
+<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="8" placeholder="123456"${input.username && input.password ? raw(' autofocus') : ''}>
+<div class="actions"><button type="submit">${mfaRequested ? 'Verify' : 'Sign in'}</button><a class="button secondary" href="${input.cancelUrl}">Cancel</a></div>
+</form>
+<h2 class="meta">Demo accounts</h2>
+${evaluationNote}
+<table>
+${input.users.map((u) => userRow(u, input.pageUrl))}
+</table>
+<p class="meta">A password alone signs you in at the password level (<code>amr: pwd</code>). Adding the one-time code of a user with MFA gives the MFA level (<code>amr: pwd otp mfa</code>), which applications can demand with <code>acr_values</code>.</p>`;
+  return renderPage({ title: `${title} · Portcullis demo`, body, footer });
+}
+
+function userRow(user: DemoUser, pageUrl: string): Html {
+  const fill = `${pageUrl}?as=${encodeURIComponent(user.id)}`;
+  return html`<tr><th><span class="mono">${user.id}</span><br>${user.name}</th><td>
+password <code>${user.password}</code><br>
+groups ${user.groups.length ? user.groups.join(', ') : 'none'}<br>
+${user.otp ? html`MFA: code <code>${user.otp}</code>` : html`no second factor`}${user.email_verified ? '' : html`<br><span class="fail">email not verified</span>`}<br>
+<a href="${fill}">Use ${user.id}</a></td></tr>`;
+}
+
+export function renderSignedOutPage(clientName: string | undefined): string {
+  return renderPage({
+    title: 'Signed out · Portcullis demo',
+    body: html`<span class="status good">Signed out</span>
+<h1>You are signed out</h1>
+<p>You have signed out of the demo identity provider${clientName ? html` and of <strong>${clientName}</strong>` : ''}. You can close this tab.</p>
+${evaluationNote}`,
+    footer,
+  });
+}
+
+/** Shown only when a logout request names no application; requests from known applications skip it. */
+export function renderLogoutConfirmPage(providerForm: string): string {
+  return renderPage({
+    title: 'Sign out · Portcullis demo',
+    body: html`<span class="status warn">Demo identity provider</span>
+<h1>Sign out?</h1>
+<p>Sign out of the demo identity provider and of every application you signed in to with it.</p>
+${raw(providerForm)}
+<div class="actions"><button type="submit" form="op.logoutForm" name="logout" value="yes">Sign out</button><button type="submit" form="op.logoutForm" class="secondary">Stay signed in</button></div>`,
+    footer,
+  });
+}
+
+export function renderIdpErrorPage(status: number, title: string, hint: string): string {
+  return renderPage({
+    title: `${title} · Portcullis demo`,
+    body: html`<span class="status ${status >= 500 ? 'warn' : 'bad'}">${status}</span>
+<h1>${title}</h1>
+<p>${hint}</p>`,
+    footer,
+  });
+}
+
+/**
+ * Portcullis's page headers, with one change: a submitted login form redirects
+ * through the provider back to the application, and browsers apply form-action
+ * to those redirects too, so the application's origin must be allowed there.
+ */
+export function idpPageHeaders(formTargets: readonly string[] = []): Record<string, string> {
+  const headers: Record<string, string> = { ...pageSecurityHeaders, 'content-type': 'text/html; charset=utf-8' };
+  const origins = [...new Set(formTargets.map(originOf).filter((o): o is string => o !== undefined))];
+  if (origins.length) {
+    headers['content-security-policy'] = headers['content-security-policy']!.replace("form-action 'self'", `form-action 'self' ${origins.join(' ')}`);
+  }
+  return headers;
+}
+
+function originOf(url: string): string | undefined {
+  try {
+    const { protocol, origin } = new URL(url);
+    return protocol === 'http:' || protocol === 'https:' ? origin : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,85 @@
+// Identity headers for the upstream, compiled once per configuration.
+// They are added only after every client-sent copy was stripped (src/request/headers.ts).
+import type { SessionData } from '../auth/session-data.ts';
+
+export const USER_HEADER = 'X-Forwarded-User';
+export const EMAIL_HEADER = 'X-Forwarded-Email';
+export const GROUPS_HEADER = 'X-Forwarded-Groups';
+export const ASSERTION_HEADER = 'X-Portcullis-Jwt-Assertion';
+export const ID_TOKEN_HEADER = 'X-Portcullis-Id-Token';
+
+export type HeaderTemplate = (session: SessionData) => string;
+
+/**
+ * "{email}", "{user}", "{groups}", "{sub}", "{name}" or any claim "{department}"; text around
+ * placeholders is kept. An unknown claim renders as empty.
+ */
+export function compileTemplate(template: string, userClaim: string): HeaderTemplate {
+  const parts = template.split(/(\{[A-Za-z0-9_.:-]+\})/).filter((p) => p !== '');
+  const pieces: HeaderTemplate[] = parts.map((part) => {
+    if (!(part.startsWith('{') && part.endsWith('}'))) return () => part;
+    const name = part.slice(1, -1);
+    if (name === 'user') return (s) => claimText(claimOf(s, userClaim));
+    if (name === 'groups') return (s) => groupsHeader(s.groups);
+    return (s) => claimText(claimOf(s, name));
+  });
+  return (s) => headerSafe(pieces.map((p) => p(s)).join(''));
+}
+
+export function claimOf(s: SessionData, name: string): unknown {
+  switch (name) {
+    case 'sub':
+      return s.sub;
+    case 'email':
+      return s.email;
+    case 'name':
+      return s.name;
+    case 'groups':
+      return s.groups;
+    case 'acr':
+      return s.acr;
+    case 'amr':
+      return s.amr;
+    case 'sid':
+      return s.sid;
+    default:
+      return s.claims[name];
+  }
+}
+
+function claimText(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  if (Array.isArray(v)) return v.map(String).join(',');
+  if (typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+/** Header values carry visible ASCII only: other characters are percent-encoded (UTF-8), control characters dropped. */
+export function headerSafe(value: string): string {
+  if (/^[\x20-\x7e]*$/.test(value)) return value;
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (code < 0x20 || code === 0x7f) continue;
+    out += code < 0x7f ? ch : encodeURIComponent(ch);
+  }
+  return out;
+}
+
+/** Comma-separated; a comma or % inside a group name is percent-encoded so names cannot split or merge. */
+export function groupsHeader(groups: readonly string[]): string {
+  return headerSafe(groups.map((g) => (/[,%]/.test(g) ? g.replaceAll('%', '%25').replaceAll(',', '%2C') : g)).join(','));
+}
+
+export interface CompiledIdentityHeaders {
+  readonly user: HeaderTemplate;
+  readonly routeHeaders: readonly (readonly [string, HeaderTemplate])[];
+}
+
+/** The verified identity headers, appended to an already filtered header list. */
+export function pushIdentityHeaders(out: string[], s: SessionData, user: HeaderTemplate, extra: CompiledIdentityHeaders['routeHeaders']): void {
+  out.push(USER_HEADER, user(s));
+  if (s.email !== undefined) out.push(EMAIL_HEADER, headerSafe(s.email));
+  out.push(GROUPS_HEADER, groupsHeader(s.groups));
+  for (const [name, template] of extra) out.push(name, template(s));
+}

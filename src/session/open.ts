@@ -1,0 +1,39 @@
+// Wire the session layer to what the login flow needs (src/auth/session-data.ts).
+import type { CompiledConfig } from '../config/compile.ts';
+import type { Logger } from '../log.ts';
+import type { SessionData as AuthSessionData, Sessions } from '../auth/session-data.ts';
+import { MemorySessionStore } from './memory-store.ts';
+import { SessionManager } from './sessions.ts';
+import { withLock, type SessionStore } from './store.ts';
+
+export function sessionLifetimeMs(config: CompiledConfig): number {
+  return config.session.lifetimeMs;
+}
+
+export async function openSessions(config: CompiledConfig, logger: Logger): Promise<Sessions> {
+  const store: SessionStore = new MemorySessionStore({ maxSessions: config.session.memoryMaxSessions });
+  void logger;
+  return adapt(store, new SessionManager({ store, lifetimes: { idleMs: config.session.idleMs, absoluteMs: config.session.lifetimeMs } }));
+}
+
+export function adapt(store: SessionStore, manager: SessionManager): Sessions {
+  return {
+    create: (data) => manager.create(data as unknown as Parameters<SessionManager['create']>[0]),
+    load: async (ticket) => {
+      const s = await manager.load<AuthSessionData & Record<string, unknown>>(ticket);
+      return s ? { id: s.id, data: s.data } : undefined;
+    },
+    update: async (ticket, data) => {
+      await manager.update(ticket, data as unknown as Parameters<SessionManager['update']>[1]);
+    },
+    revoke: async (ticket) => {
+      await manager.revoke(ticket);
+    },
+    revokeBySid: (sid) => manager.revokeSid(sid),
+    revokeByUser: (user) => manager.revokeUser(user),
+    claimOnce: async (key, ttlMs) => (await store.acquireLock(`once:${key}`, ttlMs)) !== undefined,
+    withLock: (key, ttlMs, fn) => withLock(store, key, ttlMs, fn),
+    ping: () => store.ping(),
+    close: () => store.close(),
+  };
+}
