@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 import { html } from '../pages/html.ts';
 import { messagePage, logoutConfirmPage, signedOutPage, userinfoPage } from '../pages/auth-pages.ts';
 import { wantsHtml } from '../pages/respond.ts';
+import { pageSecurityHeaders } from '../pages/style.ts';
 import { servesHost } from '../request/route-match.ts';
 import { AssertionSigner } from '../identity/assertion.ts';
 import { OidcClient, IdentityProviderUnavailable, isGrantRejected, describe } from './oidc.ts';
@@ -404,7 +405,12 @@ export class Auth {
     const clear = clearCookie(this.#c.names.session, this.#cookieOptions(host));
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (current?.kind !== 'ok') return sendHtml(res, 200, signedOutPage(this.loginUrl(this.#publicUrl.origin + '/.portcullis/userinfo')), { 'set-cookie': clear });
-      return sendHtml(res, 200, logoutConfirmPage({ email: current.session.email, csrf: this.#c.sealer.mac('csrf', current.id), action }));
+      // Browsers apply form-action to every redirect after the POST: allow the provider's
+      // end-session page and public_url, where the sign-out ends.
+      const endSession = this.#c.oidc.endSessionUrl({});
+      const targets = [`'self'`, this.#publicUrl.origin, ...(endSession ? [endSession.origin] : [])].join(' ');
+      const csp = pageSecurityHeaders['content-security-policy']!.replace(`form-action 'self'`, `form-action ${targets}`);
+      return sendHtml(res, 200, logoutConfirmPage({ email: current.session.email, csrf: this.#c.sealer.mac('csrf', current.id), action }), { 'content-security-policy': csp });
     }
     if (req.method !== 'POST') return this.#page(res, req, 405, 'method_not_allowed', 'Method not allowed', 'Sign out with the button on the sign-out page.', requestId);
     const body = (await readSmallBody(req)) ?? '';
@@ -450,14 +456,14 @@ export class Auth {
     const body = await readSmallBody(req);
     const token = body === undefined ? undefined : new URLSearchParams(body).get('logout_token');
     if (!token) return bad('invalid_request', 'logout_token missing');
-    let claims: { sub?: string; sid?: string; jti?: string };
+    let claims: { sub?: string; sid?: string; jti: string };
     try {
       claims = await this.#c.oidc.verifyLogoutToken(token);
     } catch (err) {
       return bad('invalid_request', describe(err));
     }
     try {
-      if (claims.jti && !(await this.#sessions.claimOnce(`logout-token:${claims.jti}`, 10 * 60_000))) return bad('invalid_request', 'logout token replayed');
+      if (!(await this.#sessions.claimOnce(`logout-token:${claims.jti}`, 10 * 60_000))) return bad('invalid_request', 'logout token replayed');
       const ended = claims.sid ? await this.#sessions.revokeBySid(claims.sid) : await this.#sessions.revokeByUser(claims.sub!);
       this.#logger.info({ type: 'logout', event: 'backchannel', sub: claims.sub, sid: claims.sid, sessions_ended: ended }, 'back-channel logout');
       sendJson(res, 200, { sessions_ended: ended }, { 'cache-control': 'no-store' });

@@ -146,7 +146,7 @@ export class OidcClient {
    * Verify a back-channel logout token as OpenID Connect Back-Channel Logout 1.0 section 2.6 requires:
    * signature by the provider's keys, iss, aud, iat, the logout event, no nonce, and sid and/or sub.
    */
-  async verifyLogoutToken(token: string): Promise<{ sub?: string; sid?: string; jti?: string }> {
+  async verifyLogoutToken(token: string): Promise<{ sub?: string; sid?: string; jti: string }> {
     const config = this.configuration();
     if (!this.#jwks) throw new Error('the identity provider publishes no jwks_uri');
     const { payload } = await jwtVerify(token, this.#jwks, {
@@ -164,10 +164,14 @@ export class OidcClient {
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
-export function checkLogoutClaims(payload: JWTPayload): { sub?: string; sid?: string; jti?: string } {
+export function checkLogoutClaims(payload: JWTPayload): { sub?: string; sid?: string; jti: string } {
   const events = payload.events as Record<string, unknown> | undefined;
-  if (!events || typeof events !== 'object' || typeof events[BACKCHANNEL_EVENT] !== 'object') throw new Error('logout token has no back-channel logout event');
+  const event = events && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
+  // The event's value must be a JSON object (usually {}); null is typeof 'object' too.
+  if (event === null || typeof event !== 'object' || Array.isArray(event)) throw new Error('logout token has no back-channel logout event');
   if ('nonce' in payload) throw new Error('logout token must not contain a nonce');
+  // jti is REQUIRED (section 2.4): without it a captured token could be replayed unnoticed.
+  if (typeof payload.jti !== 'string' || payload.jti === '') throw new Error('logout token has no jti');
   const sub = typeof payload.sub === 'string' ? payload.sub : undefined;
   const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
   if (!sub && !sid) throw new Error('logout token names neither sub nor sid');

@@ -35,7 +35,7 @@ export function createInteractionRoutes(deps: InteractionDeps) {
     try {
       const interaction = await deps.provider.interactionDetails(req, res);
       if (interaction.uid !== uid) {
-        sendPage(res, 400, renderIdpErrorPage(400, 'This sign-in page is out of date', 'Another sign-in was started in this browser since. Go back to the application and start again.'));
+        sendPage(res, 400, renderIdpErrorPage({ status: 400, title: 'This sign-in page is out of date', hint: 'Another sign-in was started in this browser since. Go back to the application and start again.' }));
         return true;
       }
       if (action === '/abort' && req.method === 'GET') {
@@ -43,10 +43,10 @@ export function createInteractionRoutes(deps: InteractionDeps) {
       } else if (action === '/login' && req.method === 'POST') {
         await submitLogin(deps, interaction, req, res);
       } else if (action === undefined && (req.method === 'GET' || req.method === 'HEAD')) {
-        if (interaction.prompt.name === 'login') showLogin(deps, interaction, res, prefillFor(deps.users, url.searchParams.get('as')));
+        if (interaction.prompt.name === 'login') showLogin(deps, interaction, res, prefillFor(deps.users, url.searchParams.get('as'), interaction));
         else await grantAutomatically(deps.provider, interaction, req, res);
       } else {
-        sendPage(res, 405, renderIdpErrorPage(405, 'Method not allowed', 'Use the sign-in form.'), { allow: action === '/login' ? 'POST' : 'GET' });
+        sendPage(res, 405, renderIdpErrorPage({ status: 405, title: 'Method not allowed', hint: 'Use the sign-in form.' }), { allow: action === '/login' ? 'POST' : 'GET' });
       }
     } catch (err) {
       const [status, page] = describeInteractionError(err);
@@ -61,12 +61,16 @@ export function createInteractionRoutes(deps: InteractionDeps) {
 interface FormValues {
   username: string;
   password: string;
+  otp: string;
   error?: string;
 }
 
-function prefillFor(users: readonly DemoUser[], id: string | null): FormValues {
+/** `?as=<user>` fills the form in; the code too when the application asked for MFA. */
+function prefillFor(users: readonly DemoUser[], id: string | null, interaction: Interaction): FormValues {
   const user = id ? users.find((u) => u.id === id) : undefined;
-  return user ? { username: user.id, password: user.password } : { username: '', password: '' };
+  if (!user) return { username: '', password: '', otp: '' };
+  const wantsCode = mfaRequested(asString(interaction.params.acr_values));
+  return { username: user.id, password: user.password, otp: wantsCode ? (user.otp ?? '') : '' };
 }
 
 function showLogin(deps: InteractionDeps, interaction: Interaction, res: ServerResponse, values: FormValues, status = 200): void {
@@ -82,6 +86,7 @@ function showLogin(deps: InteractionDeps, interaction: Interaction, res: ServerR
     users: deps.users,
     username,
     password: values.password,
+    otp: values.otp,
     reauthenticate: session?.accountId !== undefined,
     mfaRequested: mfaRequested(asString(params.acr_values)),
     ...(values.error === undefined ? {} : { error: values.error }),
@@ -102,7 +107,7 @@ async function submitLogin(deps: InteractionDeps, interaction: Interaction, req:
   });
   if (!outcome.ok) {
     // The password is not sent back; the username is, so a typo is easy to fix.
-    showLogin(deps, interaction, res, { username: attempt.username, password: '', error: outcome.message }, 401);
+    showLogin(deps, interaction, res, { username: attempt.username, password: '', otp: '', error: outcome.message }, 401);
     return;
   }
   const result: InteractionResults = {
@@ -147,13 +152,13 @@ class FormTooLarge extends Error {}
 
 function describeInteractionError(err: unknown): [number, string] {
   if (err instanceof FormTooLarge) {
-    return [413, renderIdpErrorPage(413, 'Form too large', 'The sign-in form sent more data than it can hold. Go back and try again.')];
+    return [413, renderIdpErrorPage({ status: 413, title: 'Form too large', hint: 'The sign-in form sent more data than it can hold. Go back and try again.' })];
   }
   // oidc-provider's SessionNotFound: the interaction cookie is missing or the interaction expired.
   if (err instanceof Error && err.name === 'SessionNotFound') {
-    return [400, renderIdpErrorPage(400, 'This sign-in has expired', 'The sign-in page was open too long, or cookies are blocked for this site. Go back to the application and start again.')];
+    return [400, renderIdpErrorPage({ status: 400, title: 'This sign-in has expired', hint: 'The sign-in page was open too long, or cookies are blocked for this site. Go back to the application and start again.' })];
   }
-  return [500, renderIdpErrorPage(500, 'The demo identity provider failed', 'Something went wrong while signing you in. The log has the details; go back to the application and try again.')];
+  return [500, renderIdpErrorPage({ status: 500, title: 'The demo identity provider failed', hint: 'Something went wrong while signing you in. The log has the details; go back to the application and try again.' })];
 }
 
 function sendPage(res: ServerResponse, status: number, page: string, extraHeaders: Record<string, string> = {}, formTargets: readonly string[] = []): void {

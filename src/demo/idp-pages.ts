@@ -5,9 +5,13 @@ import { html, raw, renderPage, type Html } from '../pages/html.ts';
 import { pageSecurityHeaders } from '../pages/style.ts';
 import type { DemoUser } from './idp-users.ts';
 
-const evaluationNote = html`<p class="note"><strong>Evaluation only.</strong> This is the identity provider built into the Portcullis demo. Its accounts and passwords are printed below for anyone to use, and its keys vanish when it stops. Connect Portcullis to your company's identity provider before protecting anything real.</p>`;
+const loginNote = html`<p class="note"><strong>Evaluation only.</strong> This is the identity provider built into the Portcullis demo; its accounts are public and listed below. Connect Portcullis to your company's identity provider before protecting anything real.</p>`;
+
+const evaluationNote = html`<p class="note"><strong>Evaluation only.</strong> This is the identity provider built into the Portcullis demo. Connect Portcullis to your company's identity provider before protecting anything real.</p>`;
 
 const footer = html`Portcullis demo identity provider · not for production use`;
+
+const loginFooter = html`Password only: <code>acr</code> …:pwd, <code>amr</code> pwd. Password and one-time code: <code>acr</code> …:mfa, <code>amr</code> pwd otp mfa, which applications can demand with <code>acr_values</code>.<br>${footer}`;
 
 export interface LoginPageInput {
   /** the application the person is signing in to */
@@ -20,6 +24,7 @@ export interface LoginPageInput {
   readonly users: readonly DemoUser[];
   readonly username: string;
   readonly password: string;
+  readonly otp: string;
   /** someone is already signed in and must authenticate again */
   readonly reauthenticate: boolean;
   /** the application asked for the MFA level */
@@ -39,6 +44,7 @@ export function renderLoginPage(input: LoginPageInput): string {
   const body = html`<span class="status warn">Demo identity provider</span>
 <h1>${title}</h1>
 ${why}
+${loginNote}
 ${input.error ? html`<p class="fail" role="alert">${input.error}</p>` : ''}
 <form method="post" action="${input.action}" autocomplete="off">
 <label for="username">Username</label>
@@ -46,16 +52,14 @@ ${input.error ? html`<p class="fail" role="alert">${input.error}</p>` : ''}
 <label for="password">Password</label>
 <input type="password" id="password" name="password" value="${input.password}" required${input.username && !input.password ? raw(' autofocus') : ''}>
 <label for="otp">${codeLabel}</label>
-<input type="text" id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="8" placeholder="123456"${input.username && input.password ? raw(' autofocus') : ''}>
+<input type="text" id="otp" name="otp" value="${input.otp}" inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 ]*" maxlength="8" placeholder="${mfaRequested ? 'required for accounts with MFA' : 'for accounts with MFA'}"${input.username && input.password ? raw(' autofocus') : ''}>
 <div class="actions"><button type="submit">${mfaRequested ? 'Verify' : 'Sign in'}</button><a class="button secondary" href="${input.cancelUrl}">Cancel</a></div>
 </form>
 <h2 class="meta">Demo accounts</h2>
-${evaluationNote}
 <table>
 ${input.users.map((u) => userRow(u, input.pageUrl))}
-</table>
-<p class="meta">A password alone signs you in at the password level (<code>amr: pwd</code>). Adding the one-time code of a user with MFA gives the MFA level (<code>amr: pwd otp mfa</code>), which applications can demand with <code>acr_values</code>.</p>`;
-  return renderPage({ title: `${title} · Portcullis demo`, body, footer });
+</table>`;
+  return renderPage({ title: `${title} · Portcullis demo`, body, footer: loginFooter });
 }
 
 function userRow(user: DemoUser, pageUrl: string): Html {
@@ -91,14 +95,33 @@ ${raw(providerForm)}
   });
 }
 
-export function renderIdpErrorPage(status: number, title: string, hint: string): string {
+export interface IdpErrorPage {
+  status: number;
+  title: string;
+  /** what happened, in a sentence */
+  detail?: string;
+  /** what to do about it */
+  hint: string;
+  /** the OAuth error code, shown small for whoever debugs it */
+  code?: string;
+}
+
+export function renderIdpErrorPage({ status, title, detail, hint, code }: IdpErrorPage): string {
   return renderPage({
     title: `${title} · Portcullis demo`,
     body: html`<span class="status ${status >= 500 ? 'warn' : 'bad'}">${status}</span>
 <h1>${title}</h1>
-<p>${hint}</p>`,
+${detail ? html`<p>${sentence(detail)}</p>` : ''}
+<p>${hint}</p>
+${code ? html`<div class="meta">error <span class="mono">${code}</span></div>` : ''}`,
     footer,
   });
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  const capitalized = trimmed.charAt(0).toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capitalized) ? capitalized : `${capitalized}.`;
 }
 
 /**

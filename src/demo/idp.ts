@@ -243,8 +243,17 @@ async function providerConfiguration(opts: DemoIdpOptions, users: readonly DemoU
       },
     },
     renderError(ctx, out) {
-      const description = typeof out.error_description === 'string' ? out.error_description : 'The request could not be completed.';
-      sendKoaPage(ctx, renderIdpErrorPage(ctx.status, `Sign-in error: ${out.error}`, `${description} Go back to the application and start again.`));
+      const status = ctx.status;
+      sendKoaPage(
+        ctx,
+        renderIdpErrorPage({
+          status,
+          title: status >= 500 ? 'The demo identity provider failed' : 'This sign-in request was refused',
+          ...(typeof out.error_description === 'string' ? { detail: out.error_description } : {}),
+          hint: 'Go back to the application and start again. If this keeps happening, the application’s OpenID Connect settings do not match this provider’s.',
+          code: String(out.error),
+        }),
+      );
     },
     fetch: loopbackFetch,
   };

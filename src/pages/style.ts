@@ -13,6 +13,7 @@ main.wide{max-width:820px}
 .brand{display:flex;align-items:center;gap:8px;font-weight:600;font-size:14px;letter-spacing:.02em;color:var(--muted);margin-bottom:18px}
 .brand svg{width:20px;height:20px;fill:currentColor}
 h1{font-size:22px;line-height:1.3;margin:0 0 10px}
+h2{font-size:16px;margin:20px 0 6px}
 p{margin:0 0 12px}
 .status{display:inline-block;font-size:13px;font-weight:600;padding:2px 8px;border-radius:999px;margin-bottom:10px;background:var(--line);color:var(--muted)}
 .status.bad{color:var(--bad)}.status.good{color:var(--good)}.status.warn{color:var(--warn)}
