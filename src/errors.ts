@@ -52,7 +52,7 @@ export const errorCatalogue = {
   login_required: {
     status: 401,
     title: 'Sign-in required',
-    hint: 'Sign in to continue.',
+    hint: 'Sign in to continue: open this address in a browser, or send the request with a valid session.',
   },
   auth_not_configured: {
     status: 503,
