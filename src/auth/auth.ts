@@ -13,7 +13,7 @@ import { wantsHtml } from '../pages/respond.ts';
 import { pageSecurityHeaders } from '../pages/style.ts';
 import { servesHost } from '../request/route-match.ts';
 import { AssertionSigner } from '../identity/assertion.ts';
-import { OidcClient, IdentityProviderUnavailable, isGrantRejected, describe } from './oidc.ts';
+import { OidcClient, IdentityProviderUnavailable, isGrantRejected, isTransportError, describe } from './oidc.ts';
 import { Sealer } from './sealed.ts';
 import { cookieNames, readCookies, serializeCookie, clearCookie, type CookieNames } from './cookies.ts';
 import { safeReturnUrl } from './return-to.ts';
@@ -197,7 +197,7 @@ export class Auth {
         tokenExpiresAt: tokens.expiresIn() ? now + tokens.expiresIn()! * 1000 : current.data.tokenExpiresAt,
         refreshedAt: now,
       };
-      await this.#sessions.update(ticket, next);
+      if (!(await this.#sessions.update(ticket, next))) return { kind: 'ended', reason: 'session ended during refresh' };
       this.#c.signer.forget(id);
       this.#logger.info({ type: 'session', event: 'refreshed', session: id.slice(0, 8), sub: next.sub }, 'tokens refreshed');
       return { kind: 'ok', data: next };
@@ -220,6 +220,14 @@ export class Auth {
     const loginUrl = this.loginUrl(originalUrl);
     if (canFollowLoginRedirect(req)) return redirect(res, loginUrl, { 'x-request-id': requestId });
     sendJson(res, 401, { error: 'login_required', status: 401, message: 'Sign-in required', login_url: loginUrl, request_id: requestId }, { 'x-request-id': requestId });
+  }
+
+  /**
+   * The origin the browser used, port included (the Host header was already checked to name
+   * this host); `host` alone would send people back to the default port after sign-in.
+   */
+  #originOf(req: IncomingMessage, host: string): string {
+    return `${this.#c.settings.cookie.secure ? 'https' : 'http'}://${req.headers.host ?? host}`;
   }
 
   #isServed = (host: string) => host === this.#publicUrl.hostname || servesHost(this.#config.routeTable, host);
@@ -342,10 +350,19 @@ export class Auth {
     try {
       tokens = await this.#c.oidc.exchangeCode(new URL(`/.portcullis/callback${query}`, this.#publicUrl), { state: login.state, nonce: login.nonce, verifier: login.verifier, maxAge: login.maxAge });
     } catch (err) {
-      if (err instanceof IdentityProviderUnavailable || isNetworkError(err)) {
+      // A failed check (iss, nonce, PKCE, signature) is the answer's fault, not an outage: 400.
+      if (isTransportError(err)) {
         return fail(503, 'idp_unavailable', describe(err), 'Sign-in is temporarily unavailable', 'Portcullis cannot reach the identity provider right now. Wait a moment and try again.');
       }
       return fail(400, 'login_verification_failed', describe(err), 'Sign-in could not be verified', 'The answer from the identity provider did not pass Portcullis\'s checks. Start again; if it keeps happening, tell your administrator and quote the request id.');
+    }
+    // One session per login attempt, even from a provider that would redeem a code twice.
+    try {
+      if (!(await this.#sessions.claimOnce(`login-state:${login.state}`, LOGIN_STATE_TTL_MS))) {
+        return fail(400, 'login_state_invalid', 'login state already used', 'Your sign-in expired', 'This sign-in was already completed. Start again.');
+      }
+    } catch (err) {
+      return fail(503, 'session_store_unavailable', (err as Error).message, 'Sign-in is temporarily unavailable', 'Portcullis cannot store your session right now. Wait a moment and try again.');
     }
     const claims: Record<string, unknown> = { ...tokens.claims() };
     const settings = this.#claimSettings();
@@ -387,7 +404,7 @@ export class Auth {
 
   async #handoff(req: IncomingMessage, res: ServerResponse, host: string, params: URLSearchParams, requestId: string): Promise<void> {
     const h = this.#c.sealer.unseal<Handoff>('handoff', params.get('token') ?? undefined);
-    const restart = this.loginUrl(`http${this.#c.settings.cookie.secure ? 's' : ''}://${host}/`);
+    const restart = this.loginUrl(this.#originOf(req, host) + '/');
     if (!h || h.host !== host) return this.#page(res, req, 400, 'handoff_invalid', 'Sign-in link expired', 'This sign-in link is invalid, expired, or meant for another site. Start again.', requestId, restart);
     let first: boolean;
     try {
@@ -439,7 +456,7 @@ export class Auth {
   async #userinfo(req: IncomingMessage, res: ServerResponse, host: string, path: string, requestId: string): Promise<void> {
     const result = await this.authenticate(req);
     if (result.kind === 'unavailable') return this.#page(res, req, 503, result.code, 'Temporarily unavailable', 'Portcullis cannot check your session right now. Try again in a moment.', requestId);
-    if (result.kind === 'login') return this.sendLogin(req, res, `${this.#c.settings.cookie.secure ? 'https' : 'http'}://${host}${path}`, requestId);
+    if (result.kind === 'login') return this.sendLogin(req, res, this.#originOf(req, host) + path, requestId);
     const s = result.session;
     if (!wantsHtml(req)) {
       return sendJson(res, 200, { sub: s.sub, email: s.email ?? null, email_verified: s.emailVerified ?? false, name: s.name ?? null, groups: s.groups, acr: s.acr ?? null, amr: s.amr ?? [], auth_time: s.authTime ?? null });
@@ -472,11 +489,6 @@ export class Auth {
       sendJson(res, 503, { error: 'temporarily_unavailable' }, { 'cache-control': 'no-store' });
     }
   }
-}
-
-function isNetworkError(err: unknown): boolean {
-  const e = err as { name?: string; cause?: { code?: string } };
-  return e?.name === 'TypeError' || e?.name === 'TimeoutError' || e?.name === 'AbortError' || typeof e?.cause?.code === 'string';
 }
 
 export function randomSecret(): string {

@@ -42,6 +42,8 @@ export class OidcClient {
   #retry: NodeJS.Timeout | undefined;
   #stopped = false;
   #discovering: Promise<void> | undefined;
+  #attempt = 0;
+  #lastAttemptAt = 0;
 
   constructor(settings: IdpSettings, logger: Logger) {
     this.settings = settings;
@@ -65,6 +67,8 @@ export class OidcClient {
   #discover(attempt: number): Promise<void> {
     this.#discovering ??= (async () => {
       const s = this.settings;
+      this.#attempt = attempt;
+      this.#lastAttemptAt = Date.now();
       try {
         const config = await client.discovery(new URL(s.issuer), s.clientId, { client_secret: s.clientSecret }, await this.#clientAuth(), {
           timeout: Math.ceil(s.timeoutMs / 1000),
@@ -108,9 +112,22 @@ export class OidcClient {
     }
   }
 
+  /**
+   * Someone is trying to sign in while the provider is unknown: try discovery now instead of
+   * at the next backoff step (up to 30 s away), at most once a second, so recovery is prompt.
+   */
+  #discoverNow(): void {
+    if (this.#stopped || this.#discovering || Date.now() - this.#lastAttemptAt < 1000) return;
+    clearTimeout(this.#retry);
+    void this.#discover(this.#attempt + 1);
+  }
+
   /** The discovered configuration, or a typed error the caller turns into a 503 page. */
   configuration(): client.Configuration {
-    if (!this.#config) throw new IdentityProviderUnavailable(this.#status.ready ? 'not configured' : this.#status.error);
+    if (!this.#config) {
+      this.#discoverNow();
+      throw new IdentityProviderUnavailable(this.#status.ready ? 'not configured' : this.#status.error);
+    }
     return this.#config;
   }
 
@@ -178,10 +195,26 @@ export function checkLogoutClaims(payload: JWTPayload): { sub?: string; sid?: st
   return { sub, sid, jti: payload.jti };
 }
 
+/**
+ * Trouble reaching the provider (refused, reset, timed out, or its own 5xx), as opposed to
+ * an answer that failed one of our checks: only the first is "try again later".
+ */
+export function isTransportError(err: unknown): boolean {
+  if (err instanceof IdentityProviderUnavailable) return true;
+  if (err instanceof client.ResponseBodyError) return err.status >= 500;
+  const e = err as { name?: string; cause?: { code?: unknown } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return true;
+  // fetch() failures are a TypeError whose cause carries a socket error code such as ECONNREFUSED.
+  return e?.name === 'TypeError' && typeof e.cause?.code === 'string';
+}
+
 export function describe(err: unknown): string {
   if (err instanceof client.ResponseBodyError) return `${err.error}${err.error_description ? `: ${err.error_description}` : ''}`;
-  const e = err as Error & { cause?: Error & { code?: string } };
-  return e.cause?.code ? `${e.message} (${e.cause.code})` : (e?.message ?? String(err));
+  const e = err as Error & { cause?: unknown };
+  // openid-client wraps the specific check that failed ('unexpected "iss" ...'); show both.
+  const cause = e?.cause instanceof Error ? (e.cause as Error & { code?: unknown }) : undefined;
+  if (cause) return `${e.message}: ${cause.message}${typeof cause.code === 'string' ? ` (${cause.code})` : ''}`;
+  return e?.message ?? String(err);
 }
 
 /** The JWS algorithm for a PEM private key: ES256/384/512 by curve, RS256 for RSA, EdDSA for Ed25519. */

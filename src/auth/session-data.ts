@@ -30,7 +30,8 @@ export interface Sessions {
   create(data: SessionData): Promise<{ ticket: string; id: string }>;
   /** undefined: no such session (unknown, expired, tampered). Throws when the store is unreachable. */
   load(ticket: string): Promise<{ id: string; data: SessionData } | undefined>;
-  update(ticket: string, data: SessionData): Promise<void>;
+  /** false when the session no longer exists (revoked meanwhile): it is not brought back */
+  update(ticket: string, data: SessionData): Promise<boolean>;
   revoke(ticket: string): Promise<void>;
   revokeBySid(sid: string): Promise<number>;
   revokeByUser(subOrEmail: string): Promise<number>;

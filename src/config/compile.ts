@@ -3,7 +3,7 @@
 // is worked out here, so a request only looks things up.
 import { readFileSync } from 'node:fs';
 import type { LoadedConfig } from './load.ts';
-import { formatPath } from './load.ts';
+import { formatPath, sortProblems } from './load.ts';
 import type { RawConfig, RouteFrom, RouteTo, ListenAddress } from './schema.ts';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { buildRouteTable, type RouteTable } from '../request/route-match.ts';
@@ -11,6 +11,7 @@ import { compileIpMatcher, type IpMatcher } from '../request/client-ip.ts';
 import { canonicalHeaderName } from '../request/headers.ts';
 import { compileTemplate, type HeaderTemplate } from '../identity/inject.ts';
 import type { IdpSettings } from '../auth/oidc.ts';
+import type { SessionStoreConfig } from '../session/config.ts';
 
 export interface UpstreamTls {
   readonly ca?: string;
@@ -73,7 +74,9 @@ export interface CompiledConfig {
   readonly routeTable: RouteTable<CompiledRoute>;
   /** canonical names of every header Portcullis injects, stripped from every request */
   readonly injectedHeaderNames: ReadonlySet<string>;
-  readonly session: { readonly idleMs: number; readonly lifetimeMs: number; readonly store: 'memory' | 'redis'; readonly memoryMaxSessions: number };
+  /** the session: and redis: sections as validated, for the session store factory */
+  readonly sessionStore: SessionStoreConfig;
+  readonly session: { readonly idleMs: number; readonly lifetimeMs: number };
   /** sign-in settings; undefined when every route is public */
   readonly auth: CompiledAuth | undefined;
 }
@@ -147,7 +150,7 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
 
   const auth = compileAuth(raw, routes, problem, readPem);
 
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new ConfigError(sortProblems(problems));
 
   return Object.freeze({
     file,
@@ -161,7 +164,8 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
     routes: Object.freeze(routes),
     routeTable: buildRouteTable(routes),
     injectedHeaderNames,
-    session: Object.freeze({ idleMs: raw.session.idle_timeout, lifetimeMs: raw.session.lifetime, store: raw.session.store, memoryMaxSessions: raw.session.memory.max_sessions }),
+    sessionStore: { session: raw.session, redis: raw.redis },
+    session: Object.freeze({ idleMs: raw.session.idle_timeout, lifetimeMs: raw.session.lifetime }),
     auth,
   });
 }

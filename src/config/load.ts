@@ -69,9 +69,11 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
   }
   if (problems.length) throw new ConfigError(problems);
 
-  substituteEnvInDocument(doc, env, (node, path, message) =>
-    problems.push({ file, ...at(node.range?.[0]), path: formatPath(path), message }),
-  );
+  const unsetEnvAt = new Set<string>();
+  substituteEnvInDocument(doc, env, (node, path, message) => {
+    unsetEnvAt.add(formatPath(path));
+    problems.push({ file, ...at(node.range?.[0]), path: formatPath(path), message });
+  });
 
   const locate = (path: readonly PropertyKey[]) => at(nodeAt(doc, path)?.range?.[0]);
   const result = configSchema.safeParse(doc.toJS() ?? {});
@@ -80,6 +82,8 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
       const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
       for (const key of keys) {
         const path = key === undefined ? issue.path : [...issue.path, key];
+        // A value emptied by an unset ${ENV} is already reported; its schema error would only repeat it.
+        if (key === undefined && unsetEnvAt.has(formatPath(path))) continue;
         const message = issue.code === 'unrecognized_keys' ? `unknown key "${key}"${suggest(key!, issue.path, doc)}` : issue.message;
         const pos = key === undefined ? locate(path) : at(keyNodeAt(doc, issue.path, key)?.range?.[0]);
         problems.push({ file, ...pos, path: formatPath(path), message });
@@ -95,7 +99,8 @@ export function loadConfigText(text: string, file: string, env: Env = process.en
   };
 }
 
-function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+/** By line, then column: the order an admin reads the file in. */
+export function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
   return problems.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 

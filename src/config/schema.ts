@@ -2,26 +2,10 @@
 // error, because a typo must never silently disable a rule.
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
+import { sessionConfigSchemas, checkSessionConfig } from '../session/config.ts';
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** "30s", "500ms", "10m", "1h", "7d" -> milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(text.trim());
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * durationUnits[m[2]!]!);
-}
-
-export const duration = z
-  .string({ error: 'expected a duration such as "30s", "500ms", "10m" or "1h"' })
-  .transform((text, ctx) => {
-    const ms = parseDuration(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration; write a number and a unit: ms, s, m, h or d (for example "30s")` });
-      return z.NEVER;
-    }
-    return ms;
-  });
+export { parseDuration, duration } from './primitives.ts';
+import { duration } from './primitives.ts';
 
 export interface ListenAddress {
   host: string;
@@ -172,7 +156,11 @@ const identityProvider = z.strictObject({
 });
 
 const cookieSettings = z.strictObject({
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,40}$/, 'a cookie name is 1-40 letters, digits, "_" or "-"').default('portcullis'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,40}$/, 'a cookie name is 1-40 letters, digits, "_" or "-"')
+    .refine((name) => !/^__(host|secure)-/i.test(name), 'leave out the __Host-/__Secure- prefix: Portcullis adds the right one itself')
+    .default('portcullis'),
   domain: z
     .string()
     .regex(/^\.?[a-z0-9.-]+$/i, 'a cookie domain is a host name such as example.com')
@@ -180,13 +168,6 @@ const cookieSettings = z.strictObject({
     .describe('share sign-in across every host below this domain'),
   secret: z.string().min(32, 'the cookie secret must be at least 32 characters; generate one with: openssl rand -base64 32').optional(),
   insecure_allow_http: z.boolean().default(false).describe('send cookies without the Secure flag; for plain-http testing only'),
-});
-
-const sessionSettings = z.strictObject({
-  idle_timeout: duration.default(3_600_000).describe('a session ends after this long without a request'),
-  lifetime: duration.default(43_200_000).describe('a session ends this long after sign-in, however active'),
-  store: z.enum(['memory', 'redis']).default('memory'),
-  memory: z.strictObject({ max_sessions: z.number().int().min(1).default(100_000) }).default({ max_sessions: 100_000 }),
 });
 
 const identitySettings = z.strictObject({
@@ -243,10 +224,10 @@ export const configSchema = z.strictObject({
     .default({ level: 'info', access_log: true }),
   identity_provider: identityProvider.optional(),
   cookie: cookieSettings.default({ name: 'portcullis', insecure_allow_http: false }),
-  session: sessionSettings.default({ idle_timeout: 3_600_000, lifetime: 43_200_000, store: 'memory', memory: { max_sessions: 100_000 } }),
+  ...sessionConfigSchemas().shape,
   identity: identitySettings.default({ user_claim: 'sub', email_claim: 'email', groups_claim: 'groups', assertion: { signing_keys: [], lifetime: 300_000 } }),
   routes: z.array(routeSchema).min(1, 'define at least one route'),
-});
+}).superRefine(checkSessionConfig);
 
 export type RawConfig = z.output<typeof configSchema>;
 export type RawRoute = z.output<typeof routeSchema>;

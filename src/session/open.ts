@@ -2,7 +2,7 @@
 import type { CompiledConfig } from '../config/compile.ts';
 import type { Logger } from '../log.ts';
 import type { SessionData as AuthSessionData, Sessions } from '../auth/session-data.ts';
-import { MemorySessionStore } from './memory-store.ts';
+import { createSessionStore } from './config.ts';
 import { SessionManager } from './sessions.ts';
 import { withLock, type SessionStore } from './store.ts';
 
@@ -11,8 +11,7 @@ export function sessionLifetimeMs(config: CompiledConfig): number {
 }
 
 export async function openSessions(config: CompiledConfig, logger: Logger): Promise<Sessions> {
-  const store: SessionStore = new MemorySessionStore({ maxSessions: config.session.memoryMaxSessions });
-  void logger;
+  const store: SessionStore = createSessionStore(config.sessionStore, logger.child({ component: 'session-store' }));
   return adapt(store, new SessionManager({ store, lifetimes: { idleMs: config.session.idleMs, absoluteMs: config.session.lifetimeMs } }));
 }
 
@@ -23,9 +22,7 @@ export function adapt(store: SessionStore, manager: SessionManager): Sessions {
       const s = await manager.load<AuthSessionData & Record<string, unknown>>(ticket);
       return s ? { id: s.id, data: s.data } : undefined;
     },
-    update: async (ticket, data) => {
-      await manager.update(ticket, data as unknown as Parameters<SessionManager['update']>[1]);
-    },
+    update: (ticket, data) => manager.update(ticket, data as unknown as Parameters<SessionManager['update']>[1]),
     revoke: async (ticket) => {
       await manager.revoke(ticket);
     },
