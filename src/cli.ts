@@ -5,8 +5,7 @@ import { resolve } from 'node:path';
 import { loadConfigFile } from './config/load.ts';
 import { compileConfig } from './config/compile.ts';
 import { ConfigError, formatConfigProblem } from './errors.ts';
-import { startPortcullis, type Portcullis } from './server.ts';
-import { startDemo } from './demo/start.ts';
+import type { Portcullis } from './server.ts';
 import { version } from './version.ts';
 
 const HELP = `Portcullis ${version}: an identity-aware reverse proxy
@@ -81,6 +80,8 @@ function check(file: string | undefined): number {
 async function run(file: string): Promise<number> {
   let portcullis: Portcullis;
   try {
+    // Loaded only here, so `check` and `--help` start fast.
+    const { startPortcullis } = await import('./server.ts');
     portcullis = await startPortcullis({ configFile: file });
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -95,6 +96,7 @@ async function run(file: string): Promise<number> {
 }
 
 async function runDemo(): Promise<number> {
+  const { startDemo } = await import('./demo/start.ts');
   const demo = await startDemo();
   return serveUntilSignal(demo.portcullis, demo.stop);
 }

@@ -1,29 +1,217 @@
-// Structured JSON logs with pino. Access and decision lines go through an
-// asynchronous destination so logging never blocks a request; redaction is
-// compiled once and covers every place a secret could hide.
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+// Structured JSON logs with pino. Lines are batched and written asynchronously so
+// logging never blocks a request; secrets are redacted before serialization.
+// Both are done here rather than with pino's `redact` option and pino.destination
+// because those cost ~10 µs and ~6 µs per access line (measured with bench/), more
+// than the rest of the proxy's own work on a request.
+import { openSync, write, writeSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
 export interface LogOptions {
   level: LevelWithSilent;
-  /** write to this file descriptor instead of stdout (tests use a file) */
+  /** write to this file descriptor or file path instead of stdout (tests use a file) */
   destination?: number | string;
+  /** write every line before returning (tests read the file right away) */
   sync?: boolean;
 }
 
 export function createLogger({ level, destination = 1, sync = false }: LogOptions): Logger {
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'portcullis' },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-      redact: {
-        paths: ['*.authorization', '*.cookie', '*.token', '*.access_token', '*.id_token', '*.refresh_token', '*.client_secret', 'headers.authorization', 'headers.cookie'],
-        censor: '[redacted]',
-      },
+      timestamp: isoTime,
+      formatters: { level: (label) => ({ level: label }), log: redactSecrets, bindings: redactSecrets },
     },
-    pino.destination({ dest: destination, sync, minLength: sync ? 0 : 4096 }),
+    new LogDestination(typeof destination === 'number' ? destination : openSync(destination, 'a'), sync),
   );
+  // pino gives child loggers an identity bindings formatter; keep theirs redacted too.
+  // Children inherit this method through their prototype, so grandchildren are covered.
+  const child = logger.child;
+  logger.child = function (this: Logger, bindings, options = {}) {
+    return child.call(this, bindings, { ...options, formatters: { ...options.formatters, bindings: options.formatters?.bindings ?? redactSecrets } });
+  } as Logger['child'];
+  return logger;
+}
+
+/** pino's stdTimeFunctions.isoTime, formatted once per millisecond instead of once per line. */
+let lastMs = -1;
+let lastTime = '';
+export function isoTime(): string {
+  const now = Date.now();
+  if (now !== lastMs) {
+    lastMs = now;
+    lastTime = `,"time":"${new Date(now).toISOString()}"`;
+  }
+  return lastTime;
+}
+
+export const REDACTED = '[redacted]';
+
+/** Property names whose values never reach a log line, one level down: `headers.cookie`, `tokens.id_token`. */
+const SECRET_KEYS = ['authorization', 'cookie', 'token', 'access_token', 'id_token', 'refresh_token', 'client_secret'];
+
+/**
+ * Replace every secret-named property of the logged object's object values with "[redacted]".
+ * The caller's objects are copied, never changed. Scalars (all an access line holds) cost one
+ * typeof each, where pino's wildcard redaction re-parsed its paths for every value.
+ */
+export function redactSecrets(obj: Record<string, unknown>): Record<string, unknown> {
+  let out = obj;
+  for (const key in obj) {
+    const value = obj[key];
+    if (value === null || typeof value !== 'object') continue;
+    let copy: Record<string, unknown> | undefined;
+    for (const secret of SECRET_KEYS) {
+      if (!(secret in value)) continue;
+      copy ??= censorableCopy(value);
+      copy[secret] = REDACTED;
+    }
+    if (copy) {
+      if (out === obj) out = { ...obj };
+      out[key] = copy;
+    }
+  }
+  return out;
+}
+
+function censorableCopy(value: object): Record<string, unknown> {
+  if (Array.isArray(value)) return Object.assign([], value) as unknown as Record<string, unknown>;
+  // An Error's message and stack are not enumerable: keep them, as pino's error serializer would.
+  if (value instanceof Error) return Object.assign(Object.create(Object.getPrototypeOf(value) as object) as Record<string, unknown>, { message: value.message, stack: value.stack }, value);
+  return { ...value };
+}
+
+/** Write a batch once it holds this many characters; quieter periods are flushed by the timer. */
+const BATCH_CHARS = 16 * 1024;
+/** A line waits at most this long (plus the write itself) before it is written. */
+const FLUSH_INTERVAL_MS = 100;
+const RETRY_BUSY_MS = 50;
+const PAUSE = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * pino's output stream: lines are joined and written with one write per batch, at most one
+ * write in flight, in order. What is still buffered is written synchronously when the process
+ * exits. With `sync`, every line is written before write() returns.
+ */
+export class LogDestination implements DestinationStream {
+  readonly #fd: number;
+  readonly #sync: boolean;
+  #lines: string[] = [];
+  #chars = 0;
+  #writing = false;
+  #waiting: (() => void)[] = [];
+  #reportedError = false;
+
+  constructor(fd: number, sync = false) {
+    this.#fd = fd;
+    this.#sync = sync;
+    if (!sync) watchForExit(this);
+  }
+
+  write(line: string): boolean {
+    if (this.#sync) {
+      this.#writeSync(line);
+      return true;
+    }
+    this.#lines.push(line);
+    this.#chars += line.length;
+    if (this.#chars >= BATCH_CHARS) this.#writeBatch();
+    return true;
+  }
+
+  /** Start writing what is buffered; `done` is called once it is all written. */
+  flush(done: (err?: Error) => void = () => {}): void {
+    if (this.#sync || (!this.#writing && this.#chars === 0)) return done();
+    this.#waiting.push(done);
+    this.#writeBatch();
+  }
+
+  /** Write everything still buffered before returning (on exit). */
+  flushSync(): void {
+    if (this.#chars === 0) return;
+    const data = this.#take();
+    this.#writeSync(data);
+  }
+
+  /** For the periodic timer: a batch that has waited long enough. */
+  writePending(): void {
+    if (this.#chars > 0) this.#writeBatch();
+  }
+
+  #take(): string {
+    const data = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
+    this.#lines = [];
+    this.#chars = 0;
+    return data;
+  }
+
+  #writeBatch(): void {
+    if (this.#writing || this.#chars === 0) return;
+    this.#writing = true;
+    this.#writeAsync(Buffer.from(this.#take()), 0);
+  }
+
+  #writeAsync(buf: Buffer, offset: number): void {
+    write(this.#fd, buf, offset, buf.length - offset, null, (err, written) => {
+      if (err) {
+        // A full non-blocking pipe (stdout read by a slow collector): try the same bytes again shortly.
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return void setTimeout(() => this.#writeAsync(buf, offset), RETRY_BUSY_MS).unref();
+        this.#reportError(err);
+      } else if (offset + written < buf.length) {
+        return this.#writeAsync(buf, offset + written);
+      }
+      this.#writing = false;
+      if (this.#chars >= BATCH_CHARS || (this.#waiting.length > 0 && this.#chars > 0)) return this.#writeBatch();
+      const waiting = this.#waiting;
+      this.#waiting = [];
+      for (const done of waiting) done();
+    });
+  }
+
+  #writeSync(data: string): void {
+    const buf = Buffer.from(data);
+    let offset = 0;
+    while (offset < buf.length) {
+      try {
+        offset += writeSync(this.#fd, buf, offset, buf.length - offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+          Atomics.wait(PAUSE, 0, 0, 10); // a full non-blocking pipe: wait for the reader, without spinning
+          continue;
+        }
+        this.#reportError(err as Error);
+        return;
+      }
+    }
+  }
+
+  // The log itself cannot carry this message; stderr can, once. Serving goes on without a log
+  // rather than stopping every user's traffic.
+  #reportError(err: Error): void {
+    if (this.#reportedError) return;
+    this.#reportedError = true;
+    process.stderr.write(`portcullis: cannot write the log (${err.message}); log lines are being lost\n`);
+  }
+}
+
+// One timer and one exit hook for every asynchronous destination. Weak references, so a
+// logger that is no longer used (many are created in tests) can still be collected.
+const destinations = new Set<WeakRef<LogDestination>>();
+let timer: NodeJS.Timeout | undefined;
+
+function watchForExit(dest: LogDestination): void {
+  destinations.add(new WeakRef(dest));
+  if (timer) return;
+  timer = setInterval(() => forEachDestination((d) => d.writePending()), FLUSH_INTERVAL_MS).unref();
+  process.on('exit', () => forEachDestination((d) => d.flushSync()));
+}
+
+function forEachDestination(fn: (d: LogDestination) => void): void {
+  for (const ref of destinations) {
+    const d = ref.deref();
+    if (d) fn(d);
+    else destinations.delete(ref);
+  }
 }

@@ -14,7 +14,7 @@ import { UpstreamPools } from './request/forward.ts';
 import { createRequestHandler, type RuntimeState } from './request/handle.ts';
 import { createUpgradeHandler, isWebSocketUpgrade, type OpenWebSocket } from './request/websocket.ts';
 import { createRedirectHandler } from './request/redirect.ts';
-import { handleClientError } from './request/client-error.ts';
+import { closeIfSilent, handleClientError } from './request/client-error.ts';
 import { version } from './version.ts';
 import { Auth, buildAuthComponents, randomSecret, type AuthComponents } from './auth/auth.ts';
 import type { Sessions } from './auth/session-data.ts';
@@ -86,7 +86,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
     connectionsCheckingInterval: Math.min(30_000, Math.max(1000, Math.floor(limits.header_timeout / 2))),
   };
   const main = first.listen.tls
-    ? https.createServer({ ...serverOptions, cert: first.listen.tls.cert, key: first.listen.tls.key, minVersion: 'TLSv1.2' }, handleRequest)
+    ? https.createServer({ ...serverOptions, cert: first.listen.tls.cert, key: first.listen.tls.key, minVersion: 'TLSv1.2', handshakeTimeout: limits.header_timeout }, handleRequest)
     : http.createServer(serverOptions, handleRequest);
   // One more than the limit, so the handler can tell "too many" from "exactly the limit".
   main.maxHeadersCount = limits.max_headers + 1;
@@ -94,6 +94,9 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   main.timeout = limits.idle_timeout;
   main.on('upgrade', handleUpgrade);
   main.on('clientError', (err: Error, socket: Socket) => handleClientError(err, socket, logger));
+  // Silent clients: no byte at all, or (with TLS) a finished handshake and then no request.
+  main.on('connection', (socket: Socket) => closeIfSilent(socket, limits.header_timeout));
+  if (first.listen.tls) main.on('secureConnection', (socket: Socket) => closeIfSilent(socket, limits.header_timeout));
 
   const servers: http.Server[] = [main];
   const mainAddress = await listen(main, first.listen.address);
@@ -102,6 +105,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   if (first.listen.redirectHttp) {
     const redirect = http.createServer({ ...serverOptions, shouldUpgradeCallback: () => false }, createRedirectHandler(() => state.config, mainAddress.port));
     redirect.on('clientError', (err: Error, socket: Socket) => handleClientError(err, socket, logger));
+    redirect.on('connection', (socket: Socket) => closeIfSilent(socket, limits.header_timeout));
     servers.push(redirect);
     redirectAddress = await listen(redirect, first.listen.redirectHttp);
   }

@@ -2,13 +2,29 @@
 // path does a Map lookup, not prom-client's label hashing, on every request.
 import { Registry, Counter, Histogram, Gauge, collectDefaultMetrics } from 'prom-client';
 
+interface RequestCount {
+  readonly child: Counter.Internal;
+  /** requests counted since the counter was last read */
+  pending: number;
+}
+
 export class Metrics {
   readonly registry = new Registry();
-  readonly requests = new Counter({
+  readonly #requestCounts = new Map<string, RequestCount>();
+  readonly requests: Counter<'route' | 'status'> = new Counter({
     name: 'portcullis_requests_total',
     help: 'Requests answered, by route and HTTP status',
     labelNames: ['route', 'status'] as const,
     registers: [this.registry],
+    // Requests are counted in a plain field and added here, when the counter is read: prom-client
+    // hashes and validates the labels on every inc(), even through a cached child.
+    collect: () => {
+      for (const count of this.#requestCounts.values()) {
+        if (count.pending === 0) continue;
+        count.child.inc(count.pending);
+        count.pending = 0;
+      }
+    },
   });
   readonly upstreamSeconds = new Histogram({
     name: 'portcullis_upstream_duration_seconds',
@@ -35,7 +51,6 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly #requestChildren = new Map<string, Counter.Internal>();
   readonly #upstreamChildren = new Map<string, Histogram.Internal<'route'>>();
 
   constructor() {
@@ -44,12 +59,12 @@ export class Metrics {
 
   countRequest(route: string, status: number): void {
     const key = route + ' ' + status;
-    let child = this.#requestChildren.get(key);
-    if (!child) {
-      child = this.requests.labels(route, String(status));
-      this.#requestChildren.set(key, child);
+    let count = this.#requestCounts.get(key);
+    if (!count) {
+      count = { child: this.requests.labels(route, String(status)), pending: 0 };
+      this.#requestCounts.set(key, count);
     }
-    child.inc();
+    count.pending++;
   }
 
   observeUpstream(route: string, ms: number): void {

@@ -19,3 +19,17 @@ export function handleClientError(err: Error & { code?: string }, socket: Socket
   const body = JSON.stringify({ error: status === 431 ? 'headers_too_large' : status === 408 ? 'request_timeout' : 'bad_request', status });
   socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`);
 }
+
+/**
+ * Node's headersTimeout starts at a request's first byte, so a connection that never sends
+ * one is held until idle_timeout: enough idle sockets exhaust max_connections. Give the
+ * first byte the same deadline as the header block.
+ */
+export function closeIfSilent(socket: Socket, timeoutMs: number): void {
+  if (timeoutMs <= 0) return;
+  const timer = setTimeout(() => {
+    if (socket.bytesRead === 0) socket.destroy();
+  }, timeoutMs);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}

@@ -109,7 +109,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   constructor(f: ForwardRequest) {
     this.#f = f;
     // The client went away before we finished: stop the upstream request too.
-    f.res.once('close', () => {
+    f.res.on('close', () => {
       if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'));
     });
   }

@@ -77,7 +77,7 @@ export interface UpstreamHeaderInput {
 export function filterRequestHeaders({ rawHeaders, extraStripped }: UpstreamHeaderInput): string[] {
   let connectionTokens: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length === 10 && rawHeaders[i]!.toLowerCase() === 'connection') {
+    if (rawHeaders[i]!.length === 10 && nameInfo(rawHeaders[i]!).canonical === 'connection') {
       for (const token of rawHeaders[i + 1]!.split(',')) {
         const t = canonicalHeaderName(token.trim());
         if (t && t !== 'close' && t !== 'keep-alive') (connectionTokens ??= new Set()).add(t);
@@ -87,19 +87,42 @@ export function filterRequestHeaders({ rawHeaders, extraStripped }: UpstreamHead
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
-    const canonical = canonicalHeaderName(name);
-    if (isStrippedHeader(canonical, extraStripped)) continue;
-    if (connectionTokens?.has(canonical)) continue;
+    const info = nameInfo(name);
+    if (info.alwaysStripped || extraStripped.has(info.canonical)) continue;
+    if (connectionTokens?.has(info.canonical)) continue;
     out.push(name, rawHeaders[i + 1]!);
   }
   return out;
+}
+
+interface NameInfo {
+  readonly canonical: string;
+  /** stripped whatever the configuration says */
+  readonly alwaysStripped: boolean;
+}
+
+// Clients send the same few dozen header names over and over: canonicalize each spelling once.
+// Bounded, because header names are client-chosen.
+const nameInfos = new Map<string, NameInfo>();
+const NOTHING_EXTRA: ReadonlySet<string> = new Set();
+
+function nameInfo(name: string): NameInfo {
+  let info = nameInfos.get(name);
+  if (info === undefined) {
+    const canonical = canonicalHeaderName(name);
+    info = { canonical, alwaysStripped: isStrippedHeader(canonical, NOTHING_EXTRA) };
+    if (nameInfos.size >= 4096) nameInfos.clear();
+    nameInfos.set(name, info);
+  }
+  return info;
 }
 
 /** Response headers from the upstream minus hop-by-hop ones (and any its Connection header names). */
 export function filterResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
   const connection = headers['connection'];
   let named: Set<string> | undefined;
-  if (connection) {
+  // Nearly every upstream says just "keep-alive" or "close", both hop-by-hop already.
+  if (connection && connection !== 'keep-alive' && connection !== 'close') {
     for (const token of String(connection).split(',')) named = (named ?? new Set()).add(token.trim().toLowerCase());
   }
   const out: Record<string, string | string[]> = {};

@@ -34,7 +34,7 @@ export function parseTarget(target: string, hostHeader: string | undefined): Tar
     return { ok: false, code: 'bad_request', reason: 'request target must be a path or an absolute http(s) URL' };
   }
 
-  const hostFromHeader = hostHeader === undefined ? undefined : normalizeHost(hostHeader);
+  const hostFromHeader = hostHeader === undefined ? undefined : normalizeHostHeader(hostHeader);
   let host: string | undefined;
   if (authority !== undefined) {
     host = normalizeHost(authority);
@@ -55,6 +55,20 @@ export function parseTarget(target: string, hostHeader: string | undefined): Tar
   const path = normalizePath(pathPart);
   if (typeof path !== 'string') return { ok: false, code: 'ambiguous_path', reason: path.reason };
   return { ok: true, host, path, query };
+}
+
+// Every request normalizes its Host header, and a server sees the same few values again and
+// again: remember the answers. Bounded, because the header is client-chosen.
+const normalizedHosts = new Map<string, string | null>();
+
+function normalizeHostHeader(value: string): string | undefined {
+  let host = normalizedHosts.get(value);
+  if (host === undefined) {
+    host = normalizeHost(value) ?? null;
+    if (normalizedHosts.size >= 4096) normalizedHosts.clear();
+    normalizedHosts.set(value, host);
+  }
+  return host ?? undefined;
 }
 
 /** "Example.COM.:443" -> "example.com"; "[::1]:8080" -> "[::1]"; undefined when not a valid host. */

@@ -1,0 +1,140 @@
+// When the upstream fails, the client gets a clear 502/504 (a page for people, JSON for
+// programs) carrying the request id, and the process keeps serving.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
+import { baseConfig, rawRequest, parseRawResponse, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
+
+let slow: Upstream;
+let healthy: Upstream;
+let resetter: net.Server;
+let closedPort: number;
+let proxy: Running;
+let uploadsAborted = 0;
+
+/** A port that was just free: nothing listens there, so connecting is refused. */
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+beforeAll(async () => {
+  closedPort = await freePort();
+  slow = await startUpstream((_req, res) => {
+    const t = setTimeout(() => res.end('too late'), 2000);
+    res.on('close', () => clearTimeout(t));
+  });
+  healthy = await startUpstream((req, res) => {
+    if (req.url === '/upload') {
+      // Reads the body and answers at its end; records whether the request was cut off.
+      req.on('data', () => {});
+      req.on('aborted', () => uploadsAborted++);
+      req.on('end', () => res.end('got it'));
+      return;
+    }
+    res.end('ok');
+  });
+  // Sends a head promising 1 MB, some bytes, then resets the connection.
+  resetter = net.createServer((socket) => {
+    socket.once('data', () => {
+      socket.write('HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 1000000\r\n\r\n');
+      socket.write('x'.repeat(1000), () => setTimeout(() => socket.resetAndDestroy(), 20));
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((r) => resetter.listen(0, '127.0.0.1', r));
+  proxy = await startProxy(`${baseConfig}
+routes:
+  - { name: down, from: "http://down.test", to: "http://127.0.0.1:${closedPort}", public: true }
+  - { name: slow, from: "http://slow.test", to: "${slow.url}", timeout: 300ms, public: true }
+  - { name: reset, from: "http://reset.test", to: "http://127.0.0.1:${(resetter.address() as AddressInfo).port}", public: true }
+  - { name: ok, from: "http://ok.test", to: "${healthy.url}", public: true }
+`);
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await slow?.close();
+  await healthy?.close();
+  await new Promise<void>((r) => resetter.close(() => r()));
+});
+
+async function get(host: string, accept: string) {
+  const res = await request(`${proxy.url}/x`, { headers: { host, accept } });
+  return { status: res.statusCode, headers: res.headers, body: await res.body.text() };
+}
+
+describe('an upstream that refuses connections', () => {
+  it('answers 502 as JSON with the request id in the header and the body', async () => {
+    const r = await get('down.test', 'application/json');
+    expect(r.status).toBe(502);
+    expect(r.headers['content-type']).toBe('application/json');
+    const body = JSON.parse(r.body) as { error: string; request_id: string; status: number };
+    expect(body.error).toBe('upstream_unreachable');
+    expect(body.status).toBe(502);
+    expect(body.request_id).toBe(r.headers['x-request-id']);
+  });
+
+  it('answers 502 as an HTML page for a browser, showing the request id', async () => {
+    const r = await get('down.test', 'text/html,application/xhtml+xml,*/*;q=0.8');
+    expect(r.status).toBe(502);
+    expect(String(r.headers['content-type'])).toMatch(/^text\/html/);
+    const id = String(r.headers['x-request-id']);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(r.body).toContain(id);
+    expect(r.body).toContain('upstream_unreachable');
+  });
+});
+
+describe('an upstream slower than the route timeout', () => {
+  it('answers 504 as JSON with the request id', async () => {
+    const r = await get('slow.test', 'application/json');
+    expect(r.status).toBe(504);
+    const body = JSON.parse(r.body) as { error: string; request_id: string };
+    expect(body.error).toBe('upstream_timeout');
+    expect(body.request_id).toBe(r.headers['x-request-id']);
+  });
+
+  it('answers 504 as an HTML page for a browser', async () => {
+    const r = await get('slow.test', 'text/html');
+    expect(r.status).toBe(504);
+    expect(String(r.headers['content-type'])).toMatch(/^text\/html/);
+    expect(r.body).toContain(String(r.headers['x-request-id']));
+  });
+});
+
+describe('an upstream that resets in the middle of the body', () => {
+  it('cuts the client\'s response short and keeps serving other requests', async () => {
+    const raw = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: reset.test\r\n\r\n', 300);
+    const reply = parseRawResponse(raw);
+    // The head was already sent when the upstream died: the client sees a 200 that is shorter than promised.
+    expect(reply.status).toBe(200);
+    expect(reply.body.length).toBeLessThan(1_000_000);
+
+    // An undici client reading the body notices the truncation as an error.
+    const res = await request(`${proxy.url}/x`, { headers: { host: 'reset.test' } });
+    await expect(res.body.text()).rejects.toThrow();
+
+    const ok = await get('ok.test', 'application/json');
+    expect(ok.status).toBe(200);
+  });
+});
+
+describe('a client that goes away mid-upload', () => {
+  it('cancels the upstream request and keeps serving', async () => {
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('POST /upload HTTP/1.1\r\nHost: ok.test\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(10_000));
+    // Wait until the upstream has the request, then vanish.
+    const deadline = Date.now() + 5000;
+    while (!healthy.received.some((r) => r.url === '/upload') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    while (uploadsAborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(uploadsAborted).toBe(1);
+    expect((await get('ok.test', 'application/json')).status).toBe(200);
+  });
+});
