@@ -47,6 +47,8 @@ export interface DemoIdpLogger {
 export interface DemoIdpOptions {
   /** default 127.0.0.1; the issuer is http://<host>:<port> */
   host?: string;
+  /** the issuer when clients reach the provider by another name than host, such as http://idp:8092 in a container network */
+  issuer?: string;
   /** 0 (the default) picks a free port */
   port?: number;
   clients: DemoClient[];
@@ -75,6 +77,11 @@ export interface DemoIdp {
   enableUser(accountId: string): void;
   /** Deletes every grant of this account: its refresh and access tokens stop working. Returns how many. */
   revokeGrants(accountId: string): Promise<number>;
+  /**
+   * The provider's private signing keys (JWK). Tests only: they forge provider-signed
+   * tokens (such as back-channel logout tokens) to check what Portcullis refuses.
+   */
+  readonly signingKeys: readonly JWK[];
   close(): Promise<void>;
 }
 
@@ -103,10 +110,11 @@ export async function startDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const issuer = `http://${host}:${port}`;
+  const issuer = opts.issuer ?? `http://${host}:${port}`;
 
   const clientNames = new Map(opts.clients.map((c) => [c.client_id, c.client_name ?? c.client_id]));
-  const provider = new Provider(issuer, await providerConfiguration(opts, users, disabled));
+  const signingKeys = await freshSigningKeys();
+  const provider = new Provider(issuer, await providerConfiguration(opts, users, disabled, signingKeys));
   provider.on('server_error', (_ctx: unknown, err: Error) => log.error({ err: describeError(err) }, 'demo identity provider: internal error'));
   provider.on('backchannel.error', (_ctx: unknown, err: Error, client: { clientId: string }) =>
     log.warn({ client_id: client.clientId, err: describeError(err) }, 'demo identity provider: back-channel logout delivery failed'),
@@ -144,6 +152,7 @@ export async function startDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
     port,
     provider,
     users,
+    signingKeys: Object.freeze(signingKeys.map((k) => Object.freeze({ ...k }))),
     disableUser: (id) => void disabled.add(id),
     enableUser: (id) => void disabled.delete(id),
     async revokeGrants(accountId) {
@@ -167,12 +176,12 @@ export async function startDemoIdp(opts: DemoIdpOptions): Promise<DemoIdp> {
   };
 }
 
-async function providerConfiguration(opts: DemoIdpOptions, users: readonly DemoUser[], disabled: ReadonlySet<string>): Promise<Configuration> {
+async function providerConfiguration(opts: DemoIdpOptions, users: readonly DemoUser[], disabled: ReadonlySet<string>, signingKeys: readonly JWK[]): Promise<Configuration> {
   const byId = new Map(users.map((u) => [u.id, u]));
   return {
     adapter: createDemoIdpStore(),
     clients: opts.clients.map(toClientMetadata),
-    jwks: { keys: await freshSigningKeys() },
+    jwks: { keys: signingKeys.map((k) => ({ ...k })) },
     cookies: {
       // Fresh per start: nothing signed by an earlier run is accepted. Own names,
       // because every loopback port shares one cookie jar with Portcullis and the demo app.
