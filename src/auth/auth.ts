@@ -3,7 +3,7 @@
 // the identity provider -> /.portcullis/callback -> a new session -> back to the URL
 // (through a one-time hand-off when the host shares no cookie domain with public_url).
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import * as client from 'openid-client';
 import type { CompiledAuth, CompiledConfig } from '../config/compile.ts';
 import type { Logger } from '../log.ts';
@@ -15,7 +15,7 @@ import { servesHost } from '../request/route-match.ts';
 import { AssertionSigner } from '../identity/assertion.ts';
 import { OidcClient, IdentityProviderUnavailable, isGrantRejected, isTransportError, describe } from './oidc.ts';
 import { Sealer } from './sealed.ts';
-import { cookieNames, readCookies, serializeCookie, clearCookie, type CookieNames } from './cookies.ts';
+import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, clearCookie, type CookieNames } from './cookies.ts';
 import { safeReturnUrl } from './return-to.ts';
 import { sessionFromClaims, type SessionData, type Sessions } from './session-data.ts';
 import { canFollowLoginRedirect, readSmallBody, redirect, sendHtml, sendJson } from './http-util.ts';
@@ -23,13 +23,29 @@ import { canFollowLoginRedirect, readSmallBody, redirect, sendHtml, sendJson } f
 const LOGIN_STATE_TTL_MS = 10 * 60_000;
 const HANDOFF_TTL_MS = 60_000;
 const MAX_TICKETS_TRIED = 3;
+// Sign-ins started and never finished each leave a login-state cookie for ten minutes. Past
+// these limits the older ones are dropped, so they cannot grow the Cookie header until
+// public_url answers 431 to everything (a hostile page can start sign-ins in new windows).
+const MAX_PENDING_LOGINS = 3;
+const MAX_PENDING_LOGIN_BYTES = 4096;
 
 interface LoginState {
+  /** hash of the hand-off binding cookie of the browser that started this sign-in (see #handoff) */
+  readonly binding?: string;
   readonly state: string;
   readonly nonce: string;
   readonly verifier: string;
   readonly returnTo: string;
   readonly maxAge?: number;
+  /** the acr values a step-up asked for; the new session records what the provider actually proved */
+  readonly acrValues?: readonly string[];
+}
+
+/** What a policy needs from a new sign-in: a stronger acr, a recent authentication, or both. */
+export interface StepUp {
+  readonly acrValues?: readonly string[];
+  /** seconds: the authentication must be at most this old */
+  readonly maxAgeS?: number;
 }
 
 interface Handoff {
@@ -37,6 +53,7 @@ interface Handoff {
   readonly host: string;
   readonly url: string;
   readonly jti: string;
+  readonly binding?: string;
 }
 
 export type AuthResult =
@@ -210,15 +227,25 @@ export class Auth {
   }
 
   /** Not signed in: browsers go to sign-in, API clients get 401 with the URL to send a person to. */
-  loginUrl(originalUrl: string): string {
+  loginUrl(originalUrl: string, stepUp?: StepUp): string {
     const u = new URL('/.portcullis/start', this.#publicUrl);
     u.searchParams.set('rd', originalUrl);
+    if (stepUp?.acrValues?.length) u.searchParams.set('acr', stepUp.acrValues.join(' '));
+    if (stepUp?.maxAgeS !== undefined) u.searchParams.set('max_age', String(stepUp.maxAgeS));
     return u.toString();
   }
 
-  sendLogin(req: IncomingMessage, res: ServerResponse, originalUrl: string, requestId: string): void {
-    const loginUrl = this.loginUrl(originalUrl);
-    if (canFollowLoginRedirect(req)) return redirect(res, loginUrl, { 'x-request-id': requestId });
+  sendLogin(req: IncomingMessage, res: ServerResponse, originalUrl: string, requestId: string, stepUp?: StepUp): void {
+    const loginUrl = this.loginUrl(originalUrl, stepUp);
+    if (canFollowLoginRedirect(req)) {
+      // Bind the coming hand-off to this browser (see #handoff): a random value in a cookie on
+      // this host, its hash in the sign-in URL.
+      const binding = randomBytes(32).toString('base64url');
+      const u = new URL(loginUrl);
+      u.searchParams.set('b', bindingHash(binding));
+      const cookie = serializeCookie(this.#bindingCookieName(), binding, { secure: this.#c.settings.cookie.secure, sameSite: 'Lax', maxAgeSeconds: LOGIN_STATE_TTL_MS / 1000 });
+      return redirect(res, u.toString(), { 'set-cookie': cookie, 'x-request-id': requestId });
+    }
     sendJson(res, 401, { error: 'login_required', status: 401, message: 'Sign-in required', login_url: loginUrl, request_id: requestId }, { 'x-request-id': requestId });
   }
 
@@ -298,18 +325,33 @@ export class Auth {
     const returnTo = safeReturnUrl(params.get('rd'), this.#isServed) ?? fallback;
     if (host !== this.#publicUrl.hostname) {
       // Sign-in always starts on public_url, where the callback will read the login cookie.
-      return redirect(res, this.loginUrl(returnTo));
+      // Every parameter travels along (step-up, hand-off binding); rd is checked again there.
+      const u = new URL('/.portcullis/start', this.#publicUrl);
+      u.search = params.toString();
+      u.searchParams.set('rd', returnTo);
+      return redirect(res, u.toString());
     }
-    // Already signed in here (another host's sign-in made this session): skip the provider.
-    const existing = await this.authenticate(req).catch(() => undefined);
-    if (existing?.kind === 'ok') return this.#sendToReturnUrl(res, existing.ticket, returnTo, []);
+    const b = params.get('b');
+    const binding = b !== null && /^[A-Za-z0-9_-]{43}$/.test(b) ? b : undefined;
+    const stepUp = parseStepUp(params);
+    // Already signed in here (another host's sign-in made this session): skip the provider,
+    // unless a policy asked for a stronger or more recent sign-in.
+    if (!stepUp) {
+      const existing = await this.authenticate(req).catch(() => undefined);
+      if (existing?.kind === 'ok') return this.#sendToReturnUrl(res, existing.ticket, returnTo, [], binding);
+    }
 
     let url: URL;
     const state = client.randomState();
     const nonce = client.randomNonce();
     const verifier = client.randomPKCECodeVerifier();
+    const extra: Record<string, string> = {};
+    if (stepUp?.acrValues) extra.acr_values = stepUp.acrValues.join(' ');
+    if (stepUp?.maxAgeS !== undefined) extra.max_age = String(stepUp.maxAgeS);
+    // A step-up must prove itself again at the provider, not ride on its existing session.
+    if (stepUp) extra.prompt = 'login';
     try {
-      url = this.#c.oidc.authorizationUrl({ state, nonce, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+      url = this.#c.oidc.authorizationUrl({ state, nonce, code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra });
     } catch (err) {
       if (err instanceof IdentityProviderUnavailable) {
         this.#logger.warn({ type: 'login', event: 'idp_unavailable', request_id: requestId, error: err.message }, 'sign-in refused: identity provider unavailable');
@@ -317,10 +359,24 @@ export class Auth {
       }
       throw err;
     }
-    const sealed = this.#c.sealer.seal('login', { state, nonce, verifier, returnTo } satisfies LoginState, LOGIN_STATE_TTL_MS);
+    const login: LoginState = { state, nonce, verifier, returnTo, ...(binding ? { binding } : {}), ...(stepUp?.maxAgeS !== undefined ? { maxAge: stepUp.maxAgeS } : {}), ...(stepUp?.acrValues ? { acrValues: stepUp.acrValues } : {}) };
+    const sealed = this.#c.sealer.seal('login', login, LOGIN_STATE_TTL_MS);
     // One cookie per login attempt, named after its state, so two tabs signing in at once do not clash.
     const cookie = serializeCookie(this.#loginCookieName(state), sealed, { secure: this.#c.settings.cookie.secure, sameSite: 'Lax', maxAgeSeconds: LOGIN_STATE_TTL_MS / 1000 });
-    redirect(res, url.toString(), { 'set-cookie': cookie, 'x-request-id': requestId });
+    redirect(res, url.toString(), { 'set-cookie': [...this.#staleLoginCookies(req), cookie], 'x-request-id': requestId });
+  }
+
+  /** Set-Cookie lines that clear the pending login-state cookies once there are too many. */
+  #staleLoginCookies(req: IncomingMessage): string[] {
+    const pending = cookiesWithPrefix(req.headers.cookie, `${this.#c.names.login}-`).filter((c) => c.name !== this.#bindingCookieName());
+    const bytes = pending.reduce((n, c) => n + c.name.length + c.value.length + 2, 0);
+    if (pending.length < MAX_PENDING_LOGINS && bytes <= MAX_PENDING_LOGIN_BYTES) return [];
+    return pending.map((c) => clearCookie(c.name, { secure: this.#c.settings.cookie.secure, sameSite: 'Lax' }));
+  }
+
+  /** Named below the login cookies, so the upstream never sees it either (withoutPortcullisCookies). */
+  #bindingCookieName(): string {
+    return `${this.#c.names.login}-bind`;
   }
 
   #loginCookieName(state: string): string {
@@ -341,7 +397,12 @@ export class Auth {
     };
     const error = params.get('error');
     if (error) {
-      return fail(400, 'idp_error', `${error}: ${params.get('error_description') ?? ''}`, 'Sign-in was not completed', `The identity provider answered: ${params.get('error_description') ?? error}.`);
+      // Anyone can craft a callback URL: only the answer to this browser's own sign-in may put
+      // the provider's words on the page; otherwise show a well-formed error code at most.
+      const code = /^[a-z_]{1,64}$/.test(error) ? error : 'unknown_error';
+      const description = (params.get('error_description') ?? '').slice(0, 300);
+      const own = login !== undefined && login.state === state;
+      return fail(400, 'idp_error', `${code}: ${description}`, 'Sign-in was not completed', own && description ? `The identity provider answered: ${description}.` : `The identity provider answered "${code}".`);
     }
     if (!login || login.state !== state) {
       return fail(400, 'login_state_invalid', login ? 'state mismatch' : 'login state cookie missing, expired or forged', 'Your sign-in expired', 'The sign-in took too long, was started in another browser, or was already used. Start again.');
@@ -379,15 +440,20 @@ export class Auth {
     let created: { ticket: string; id: string };
     try {
       created = await this.#sessions.create(data);
+      // A new sign-in (a step-up, or another user on this browser) replaces the old session
+      // instead of leaving it alive behind a cookie that is about to be overwritten.
+      for (const previous of readCookies(req.headers.cookie, this.#c.names.session).slice(0, MAX_TICKETS_TRIED)) {
+        await this.#sessions.revoke(previous).catch(() => {});
+      }
     } catch (err) {
       return fail(503, 'session_store_unavailable', (err as Error).message, 'Sign-in is temporarily unavailable', 'Portcullis cannot store your session right now. Wait a moment and try again.');
     }
     this.#logger.info({ type: 'login', event: 'signed_in', request_id: requestId, session: created.id.slice(0, 8), sub: data.sub, email: data.email, acr: data.acr, amr: data.amr }, 'signed in');
-    this.#sendToReturnUrl(res, created.ticket, login.returnTo, [clear]);
+    this.#sendToReturnUrl(res, created.ticket, login.returnTo, [clear], login.binding);
   }
 
   /** Set the session cookie here and go back, via a one-time hand-off if the cookie cannot reach that host. */
-  #sendToReturnUrl(res: ServerResponse, ticket: string, returnTo: string, cookies: string[]): void {
+  #sendToReturnUrl(res: ServerResponse, ticket: string, returnTo: string, cookies: string[], binding: string | undefined): void {
     const target = new URL(returnTo);
     const host = target.hostname;
     const here = this.#publicUrl.hostname;
@@ -395,7 +461,7 @@ export class Auth {
     const d = this.#c.settings.cookie.domain;
     const shared = host === here || (d !== undefined && (host === d || host.endsWith('.' + d)) && (here === d || here.endsWith('.' + d)));
     if (shared) return redirect(res, returnTo, { 'set-cookie': [...cookies, setHere] });
-    const handoff: Handoff = { ticket, host, url: returnTo, jti: randomUUID() };
+    const handoff: Handoff = { ticket, host, url: returnTo, jti: randomUUID(), ...(binding ? { binding } : {}) };
     const token = this.#c.sealer.seal('handoff', handoff, HANDOFF_TTL_MS);
     const u = new URL('/.portcullis/handoff', target.origin);
     u.searchParams.set('token', token);
@@ -406,6 +472,11 @@ export class Auth {
     const h = this.#c.sealer.unseal<Handoff>('handoff', params.get('token') ?? undefined);
     const restart = this.loginUrl(this.#originOf(req, host) + '/');
     if (!h || h.host !== host) return this.#page(res, req, 400, 'handoff_invalid', 'Sign-in link expired', 'This sign-in link is invalid, expired, or meant for another site. Start again.', requestId, restart);
+    // The hand-off must land in the browser that started the sign-in: otherwise anyone could send
+    // their own hand-off link and sign a victim in to the sender's account (login CSRF). Another
+    // browser (or a sign-in started without a binding) goes through its own, bound, hand-off.
+    const proof = readCookies(req.headers.cookie, this.#bindingCookieName())[0];
+    if (!h.binding || !proof || bindingHash(proof) !== h.binding) return this.sendLogin(req, res, h.url, requestId);
     let first: boolean;
     try {
       first = await this.#sessions.claimOnce(`handoff:${h.jti}`, HANDOFF_TTL_MS * 2);
@@ -413,7 +484,8 @@ export class Auth {
       return this.#page(res, req, 503, 'session_store_unavailable', 'Sign-in is temporarily unavailable', 'Portcullis cannot reach its session store right now. Wait a moment and try again.', requestId, restart);
     }
     if (!first) return this.#page(res, req, 400, 'handoff_replayed', 'Sign-in link already used', 'This sign-in link was already used. Start again.', requestId, restart);
-    redirect(res, h.url, { 'set-cookie': this.#sessionCookie(h.ticket, host), 'x-request-id': requestId });
+    const cleared = clearCookie(this.#bindingCookieName(), { secure: this.#c.settings.cookie.secure, sameSite: 'Lax' });
+    redirect(res, h.url, { 'set-cookie': [this.#sessionCookie(h.ticket, host), cleared], 'x-request-id': requestId });
   }
 
   async #logout(req: IncomingMessage, res: ServerResponse, host: string, requestId: string): Promise<void> {
@@ -489,6 +561,23 @@ export class Auth {
       sendJson(res, 503, { error: 'temporarily_unavailable' }, { 'cache-control': 'no-store' });
     }
   }
+}
+
+/** acr and max_age from /.portcullis/start; anything malformed is ignored rather than passed to the provider. */
+export function parseStepUp(params: URLSearchParams): StepUp | undefined {
+  const acr = params.get('acr');
+  const maxAge = params.get('max_age');
+  const acrValues = acr
+    ?.split(' ')
+    .filter((v) => /^[\x21-\x7e]{1,200}$/.test(v))
+    .slice(0, 10);
+  const maxAgeS = maxAge !== null && /^\d{1,9}$/.test(maxAge) ? Number(maxAge) : undefined;
+  if (!acrValues?.length && maxAgeS === undefined) return undefined;
+  return { ...(acrValues?.length ? { acrValues } : {}), ...(maxAgeS !== undefined ? { maxAgeS } : {}) };
+}
+
+function bindingHash(binding: string): string {
+  return createHash('sha256').update(binding).digest('base64url');
 }
 
 export function randomSecret(): string {

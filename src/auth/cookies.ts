@@ -41,6 +41,19 @@ export function readCookies(header: string | undefined, name: string): string[] 
   return out;
 }
 
+/** Every cookie whose name starts with `prefix`, in header order. */
+export function cookiesWithPrefix(header: string | undefined, prefix: string): { name: string; value: string }[] {
+  if (!header) return [];
+  const out: { name: string; value: string }[] = [];
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq === -1) continue;
+    const name = part.slice(0, eq).trim();
+    if (name.startsWith(prefix)) out.push({ name, value: part.slice(eq + 1).trim() });
+  }
+  return out;
+}
+
 /** The Cookie header without Portcullis's own cookies: the upstream must never see a session ticket. */
 export function withoutCookies(header: string, names: readonly string[]): string | undefined {
   const kept: string[] = [];

@@ -24,6 +24,8 @@ export interface IdpSettings {
 
 export type IdpStatus = { ready: true } | { ready: false; error: string; since: number };
 
+const REFRESH_BACKOFF_MS = 5_000;
+
 export class IdentityProviderUnavailable extends Error {
   readonly code = 'idp_unavailable';
 }
@@ -44,6 +46,7 @@ export class OidcClient {
   #discovering: Promise<void> | undefined;
   #attempt = 0;
   #lastAttemptAt = 0;
+  #refreshBackoffUntil = 0;
 
   constructor(settings: IdpSettings, logger: Logger) {
     this.settings = settings;
@@ -145,8 +148,19 @@ export class OidcClient {
     });
   }
 
-  refresh(refreshToken: string) {
-    return client.refreshTokenGrant(this.configuration(), refreshToken);
+  /**
+   * After a refresh could not reach the provider, refreshes fail fast for a few seconds: during
+   * an outage (a provider that hangs rather than refuses) every request would otherwise wait
+   * for the full timeout before the refresh_grace rule lets it through.
+   */
+  async refresh(refreshToken: string) {
+    if (Date.now() < this.#refreshBackoffUntil) throw new IdentityProviderUnavailable('the identity provider was unreachable moments ago; refresh not retried yet');
+    try {
+      return await client.refreshTokenGrant(this.configuration(), refreshToken);
+    } catch (err) {
+      if (isTransportError(err) && !(err instanceof IdentityProviderUnavailable)) this.#refreshBackoffUntil = Date.now() + REFRESH_BACKOFF_MS;
+      throw err;
+    }
   }
 
   userinfo(accessToken: string, sub: string) {
