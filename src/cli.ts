@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// portcullis start | check | demo | --help | --version
+// portcullis start | check | demo | explain | test | sessions | --help | --version
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { loadConfigFile } from './config/load.ts';
@@ -17,6 +17,19 @@ Usage:
                                      in front of it, from config/demo.yaml
   portcullis check FILE              validate a configuration file; exit 0 when valid,
                                      1 with every problem listed
+  portcullis sessions list --user EMAIL|SUB [--config FILE] [--json]
+                                     list a user's sessions (Redis session store)
+  portcullis sessions revoke (--user EMAIL|SUB | --session ID | --all [--yes])
+                     [--config FILE] [--json]
+                                     sign a user, one session or everyone out
+  portcullis explain --config FILE --url URL [--method M] [--user SUB] [--email E]
+                     [--email-verified] [--groups a,b] [--claims JSON] [--amr pwd,mfa]
+                     [--acr X] [--auth-time ISO] [--device JSON] [--ip ADDR]
+                     [--country CC] [--time ISO]
+                                     would this request be allowed, and why? exit 0
+                                     allowed, 1 denied, 2 bad input
+  portcullis test FILE               run a YAML file of policy cases with expected
+                                     outcomes; exit 1 when any case fails
   portcullis --version               print the version
   portcullis --help                  print this help
 
@@ -25,6 +38,16 @@ SIGTERM and SIGINT drain in-flight requests and stop.
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // `sessions` has options of its own, so it is dispatched before the global ones are parsed.
+  if (argv[0] === 'sessions') return sessions(argv.slice(1));
+  if (argv[0] === 'explain' || argv[0] === 'test') {
+    const result =
+      argv[0] === 'explain'
+        ? (await import('./policy/explain.ts')).explainFromArgv(argv.slice(1))
+        : (await import('./policy/test-runner.ts')).runPolicyTestsFromArgv(argv.slice(1));
+    (result.exitCode === 2 ? process.stderr : process.stdout).write(result.output);
+    return result.exitCode;
+  }
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -82,7 +105,12 @@ async function run(file: string): Promise<number> {
   try {
     // Loaded only here, so `check` and `--help` start fast.
     const { startPortcullis } = await import('./server.ts');
-    portcullis = await startPortcullis({ configFile: file });
+    // workers > 1: this process becomes the primary of the workers, which run the code below (src/workers.ts).
+    const workers = await import('./workers.ts');
+    const primaryExitCode = await workers.runPrimaryIfConfigured(file);
+    if (primaryExitCode !== undefined) return primaryExitCode;
+    portcullis = await startPortcullis({ configFile: file, ...workers.workerStartOptions() });
+    await workers.joinCluster(portcullis);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`portcullis: cannot start: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'} in the configuration\n`);
@@ -93,6 +121,14 @@ async function run(file: string): Promise<number> {
     return 1;
   }
   return serveUntilSignal(portcullis, async () => {});
+}
+
+async function sessions(args: string[]): Promise<number> {
+  const { runSessionsCommand, askOnTerminal } = await import('./admin/cli.ts');
+  const result = await runSessionsCommand(args, process.env, { confirm: askOnTerminal });
+  process.stdout.write(result.stdout);
+  process.stderr.write(result.stderr);
+  return result.exitCode;
 }
 
 async function runDemo(): Promise<number> {

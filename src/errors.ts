@@ -54,6 +54,11 @@ export const errorCatalogue = {
     title: 'Sign-in required',
     hint: 'Sign in to continue: open this address in a browser, or send the request with a valid session.',
   },
+  access_denied: {
+    status: 403,
+    title: 'Access denied',
+    hint: 'The access policy of this app does not let this request through. The reasons say what failed; if you think you should have access, contact your administrator and quote the request id.',
+  },
   auth_not_configured: {
     status: 503,
     title: 'Sign-in is not available',

@@ -12,13 +12,16 @@ import { Metrics } from './ops/metrics.ts';
 import { createOpsHandler } from './ops/endpoints.ts';
 import { UpstreamPools } from './request/forward.ts';
 import { createRequestHandler, type RuntimeState } from './request/handle.ts';
-import { createUpgradeHandler, isWebSocketUpgrade, type OpenWebSocket } from './request/websocket.ts';
+import { createUpgradeHandler, isWebSocketUpgrade, type OpenWebSocket, type UpgradeHandler } from './request/websocket.ts';
 import { createRedirectHandler } from './request/redirect.ts';
 import { closeIfSilent, handleClientError } from './request/client-error.ts';
 import { version } from './version.ts';
 import { Auth, buildAuthComponents, randomSecret, type AuthComponents } from './auth/auth.ts';
 import type { Sessions } from './auth/session-data.ts';
-import { openSessions, sessionLifetimeMs } from './session/open.ts';
+import { openSessionLayer, sessionLifetimeMs } from './session/open.ts';
+import type { SessionManager } from './session/sessions.ts';
+import { createAdminHandler } from './admin/api.ts';
+import { createOpsServer } from './admin/ops-listener.ts';
 
 export interface StartOptions {
   readonly configFile: string;
@@ -28,6 +31,8 @@ export interface StartOptions {
   readonly logSync?: boolean;
   /** reload automatically when the file changes (default true) */
   readonly watch?: boolean;
+  /** in a worker (workers > 1): every worker's metrics, gathered by the primary (src/workers.ts) */
+  readonly clusterMetrics?: () => Promise<string>;
 }
 
 export interface ReloadResult {
@@ -49,19 +54,25 @@ export interface Portcullis {
 
 export async function startPortcullis(options: StartOptions): Promise<Portcullis> {
   const env = options.env ?? process.env;
-  const first = compileConfig(loadConfigFile(options.configFile, env));
+  // The posture verifier logs key outages; the logger exists only after the first compile.
+  let loggerRef: Logger | undefined;
+  const postureLog = { warn: (fields: Record<string, unknown>, message: string) => loggerRef?.warn({ type: 'posture', ...fields }, message) };
+  const first = compileConfig(loadConfigFile(options.configFile, env), { logger: postureLog });
   const logger = createLogger({ level: first.log.level, destination: options.logDestination, sync: options.logSync });
+  loggerRef = logger;
   const metrics = new Metrics();
   const pools = new UpstreamPools();
   // Without cookie.secret the login-state key is random per process (warned about at start).
   const fallbackSecret = randomSecret();
   let sessions: Sessions | undefined;
+  let handleUpgrade: UpgradeHandler | undefined;
+  let sessionAdmin: SessionManager | undefined;
   let components: AuthComponents | undefined;
   async function buildAuth(config: CompiledConfig): Promise<Auth | undefined> {
     if (!config.auth) return undefined;
-    sessions ??= await openSessions(config, logger);
+    if (!sessions) ({ sessions, manager: sessionAdmin } = openSessionLayer(config, logger));
     components = await buildAuthComponents(config.auth, config.publicUrl, logger, components, fallbackSecret);
-    return new Auth(components, config, sessions, logger, sessionLifetimeMs(config));
+    return new Auth(components, config, withRevocationHook(sessions, () => void handleUpgrade?.recheckAll()), logger, sessionLifetimeMs(config));
   }
   let state: RuntimeState = { config: first, pools, auth: await buildAuth(first) };
   let draining = false;
@@ -71,7 +82,8 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   const deps = { state: () => state, logger, metrics, isDraining: () => draining };
   const handleRequest = createRequestHandler(deps);
   const openWebSockets = new Set<OpenWebSocket>();
-  const handleUpgrade = createUpgradeHandler(deps, openWebSockets);
+  // Declared before use in buildAuth's revocation hook (which only runs later, on a revocation).
+  handleUpgrade = createUpgradeHandler(deps, openWebSockets);
 
   const limits = first.limits;
   const serverOptions: http.ServerOptions = {
@@ -93,6 +105,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   main.maxConnections = limits.max_connections;
   main.timeout = limits.idle_timeout;
   main.on('upgrade', handleUpgrade);
+  const upgrades = handleUpgrade;
   main.on('clientError', (err: Error, socket: Socket) => handleClientError(err, socket, logger));
   // Silent clients: no byte at all, or (with TLS) a finished handshake and then no request.
   main.on('connection', (socket: Socket) => closeIfSilent(socket, limits.header_timeout));
@@ -110,8 +123,11 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
     redirectAddress = await listen(redirect, first.listen.redirectHttp);
   }
 
-  const ops = http.createServer(
+  const ops = createOpsServer(
+    first.ops,
     createOpsHandler({
+      admin: createAdminHandler({ ops: () => state.config.ops, sessions: () => sessionAdmin, logger }),
+      metricsText: options.clusterMetrics,
       metrics,
       state: () => state.config,
       isReady: () => !draining,
@@ -133,7 +149,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   const opsAddress = await listen(ops, first.opsAddress);
 
   logger.info(
-    { type: 'start', version, config: options.configFile, checksum: first.checksum, listen: fmt(mainAddress, !!first.listen.tls), ops: fmt(opsAddress, false), routes: first.routes.length },
+    { type: 'start', version, config: options.configFile, checksum: first.checksum, listen: fmt(mainAddress, !!first.listen.tls), ops: fmt(opsAddress, !!first.ops.tls), routes: first.routes.length },
     'portcullis started',
   );
 
@@ -143,7 +159,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
     while (reloading) await reloading;
     reloading = (async () => {
       try {
-        const next = compileConfig(loadConfigFile(options.configFile, env));
+        const next = compileConfig(loadConfigFile(options.configFile, env), { logger: postureLog });
         if (next.checksum === state.config.checksum) return { ok: true, checksum: next.checksum };
         const old = state.config;
         warnAboutRestartOnly(old, next, logger);
@@ -181,6 +197,9 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
       logger.info({ type: 'shutdown', timeout_ms: state.config.limits.shutdown_timeout }, 'draining connections');
       const deadline = state.config.limits.shutdown_timeout;
       const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+      // WebSockets live for hours; waiting for them would only delay the exit. Clients reconnect elsewhere.
+      upgrades.stop();
+      for (const ws of openWebSockets) ws.client.destroy();
       for (const s of servers) s.closeIdleConnections();
       // Idle keep-alive connections that become idle later are closed as they do.
       const idleSweep = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 100);
@@ -192,7 +211,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
         logger.warn({ type: 'shutdown' }, 'shutdown deadline reached; closing remaining connections');
         for (const s of servers) s.closeAllConnections();
       }
-      for (const ws of openWebSockets) ws.client.destroy();
+
       await pools.close();
       components?.oidc.stop();
       await sessions?.close().catch(() => {});
@@ -256,4 +275,25 @@ function watchFile(file: string, onChange: () => void, logger: Logger): FSWatche
     logger.warn({ type: 'config_watch', error: (err as Error).message }, 'cannot watch the configuration file; reload with SIGHUP');
     return undefined;
   }
+}
+
+/** Sessions whose revocations also re-check open WebSockets at once, instead of at the next interval. */
+function withRevocationHook(sessions: Sessions, onRevoked: () => void): Sessions {
+  return {
+    ...sessions,
+    revoke: async (ticket) => {
+      await sessions.revoke(ticket);
+      onRevoked();
+    },
+    revokeBySid: async (sid) => {
+      const n = await sessions.revokeBySid(sid);
+      if (n > 0) onRevoked();
+      return n;
+    },
+    revokeByUser: async (user) => {
+      const n = await sessions.revokeByUser(user);
+      if (n > 0) onRevoked();
+      return n;
+    },
+  };
 }

@@ -226,6 +226,11 @@ export class Auth {
     return { emailClaim: this.#c.settings.emailClaim, groupsClaim: this.#c.settings.groupsClaim };
   }
 
+  /** Remember the device a session is used from, so a copied cookie cannot travel to another one. */
+  async bindDevice(ticket: string, data: SessionData, deviceId: string): Promise<void> {
+    await this.#sessions.update(ticket, { ...data, deviceId });
+  }
+
   /** Not signed in: browsers go to sign-in, API clients get 401 with the URL to send a person to. */
   loginUrl(originalUrl: string, stepUp?: StepUp): string {
     const u = new URL('/.portcullis/start', this.#publicUrl);
@@ -436,7 +441,9 @@ export class Auth {
         this.#logger.warn({ type: 'login', event: 'userinfo_failed', request_id: requestId, error: describe(err) }, 'userinfo failed; using ID token claims only');
       }
     }
-    const data = sessionFromClaims(claims, { idToken: tokens.id_token, accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresInSeconds: tokens.expiresIn() }, settings, Date.now());
+    const signedIn = sessionFromClaims(claims, { idToken: tokens.id_token, accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresInSeconds: tokens.expiresIn() }, settings, Date.now());
+    // Remember that this sign-in was a step-up, so a policy it still does not satisfy refuses instead of looping.
+    const data = login.acrValues || login.maxAge !== undefined ? { ...signedIn, stepUpAt: signedIn.createdAt } : signedIn;
     let created: { ticket: string; id: string };
     try {
       created = await this.#sessions.create(data);

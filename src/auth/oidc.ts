@@ -20,6 +20,8 @@ export interface IdpSettings {
   readonly refreshGraceMs: number;
   readonly insecureAllowHttp: boolean;
   readonly redirectUri: string;
+  /** acr_values that ask the provider for multi-factor sign-in */
+  readonly mfaAcrValues: readonly string[];
 }
 
 export type IdpStatus = { ready: true } | { ready: false; error: string; since: number };

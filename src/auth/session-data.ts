@@ -23,6 +23,10 @@ export interface SessionData {
   readonly tokenExpiresAt: number;
   readonly createdAt: number;
   readonly refreshedAt?: number;
+  /** when this session came from a step-up sign-in (acr_values, max_age or prompt=login) */
+  readonly stepUpAt?: number;
+  /** the device this session is bound to (device_id from its first verified posture) */
+  readonly deviceId?: string;
 }
 
 /** What the login and request paths need from the session layer. */

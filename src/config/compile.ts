@@ -12,6 +12,10 @@ import { canonicalHeaderName } from '../request/headers.ts';
 import { compileTemplate, type HeaderTemplate } from '../identity/inject.ts';
 import type { IdpSettings } from '../auth/oidc.ts';
 import type { SessionStoreConfig } from '../session/config.ts';
+import { compilePolicies, type RoutePolicy, type CompiledPolicies } from '../policy/compile.ts';
+import { createPostureVerifier, PostureConfigError, type PostureVerifier, type PostureLogger } from '../posture/index.ts';
+import { compileOps, type CompiledOps } from '../admin/config.ts';
+import { workersConfigProblems } from '../workers.ts';
 
 export interface UpstreamTls {
   readonly ca?: string;
@@ -39,6 +43,8 @@ export interface CompiledRoute {
   readonly passAccessToken: boolean;
   readonly passIdToken: boolean;
   readonly allowCorsPreflight: boolean;
+  /** the route's policy (and shadow policy); undefined for public routes */
+  readonly policy: RoutePolicy | undefined;
 }
 
 export interface CompiledAuth {
@@ -66,6 +72,10 @@ export interface CompiledConfig {
     readonly redirectHttp: ListenAddress | undefined;
   };
   readonly opsAddress: ListenAddress;
+  /** admin token and TLS of the ops listener (src/admin/) */
+  readonly ops: CompiledOps;
+  /** processes serving requests (src/workers.ts) */
+  readonly workers: RawConfig['workers'];
   readonly publicUrl: URL;
   readonly isTrustedProxy: IpMatcher;
   readonly limits: RawConfig['limits'];
@@ -77,11 +87,24 @@ export interface CompiledConfig {
   /** the session: and redis: sections as validated, for the session store factory */
   readonly sessionStore: SessionStoreConfig;
   readonly session: { readonly idleMs: number; readonly lifetimeMs: number };
+  readonly policies: CompiledPolicies;
+  /** verifies device posture; undefined when device_posture is not configured */
+  readonly posture: PostureVerifier | undefined;
+  /** lower-case header carrying the client's country, believed from trusted proxies only */
+  readonly countryHeader: string | undefined;
+  readonly websocketRecheckMs: number;
   /** sign-in settings; undefined when every route is public */
   readonly auth: CompiledAuth | undefined;
 }
 
-export function compileConfig(loaded: LoadedConfig): CompiledConfig {
+export interface CompileOptions {
+  /** where the posture verifier reports key outages */
+  readonly logger?: PostureLogger;
+}
+
+const silent: PostureLogger = { warn: () => {} };
+
+export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}): CompiledConfig {
   const { raw, file } = loaded;
   const problems: ConfigProblem[] = [];
   const problem = (path: PropertyKey[], message: string) =>
@@ -101,6 +124,24 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
   }
   if (raw.listen.redirect_http && !raw.listen.tls) {
     problem(['listen', 'redirect_http'], 'redirect_http needs listen.tls: there is no HTTPS listener to redirect to');
+  }
+
+  const policies = compilePolicies(raw, (path, message) => problem([...path], message));
+  raw.routes.forEach((r, i) => {
+    // Deny by default: a protected route must say who may use it.
+    if (!r.public && r.policy === undefined) {
+      problem(['routes', i], `route "${r.name}" requires sign-in but has no policy; add "policy: { allow: [ { authenticated: true } ] }" to let in anyone who signs in, name a policy from policies:, or set "public: true"`);
+    }
+  });
+
+  let posture: PostureVerifier | undefined;
+  if (raw.device_posture) {
+    try {
+      posture = createPostureVerifier(raw.device_posture, { logger: options.logger ?? silent });
+    } catch (err) {
+      if (!(err instanceof PostureConfigError)) throw err;
+      for (const p of err.problems) problem(['device_posture', ...p.path], p.message);
+    }
   }
 
   const seenNames = new Map<string, number>();
@@ -142,13 +183,18 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
       passAccessToken: r.pass_access_token,
       passIdToken: r.pass_id_token,
       allowCorsPreflight: r.allow_cors_preflight,
+      policy: policies.routes[i],
     });
   });
 
   const injectedHeaderNames = new Set<string>();
   for (const r of routes) for (const [name] of r.identityHeaders) injectedHeaderNames.add(canonicalHeaderName(name));
+  // Posture headers are for Portcullis; an app behind it must not trust a client-sent copy.
+  for (const name of posture?.headerNames ?? []) injectedHeaderNames.add(canonicalHeaderName(name));
 
   const auth = compileAuth(raw, routes, problem, readPem);
+  const ops = compileOps(raw.ops, readPem);
+  for (const p of workersConfigProblems(raw)) problem(p.path, p.message);
 
   if (problems.length) throw new ConfigError(sortProblems(problems));
 
@@ -157,6 +203,8 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
     checksum: loaded.checksum,
     listen: Object.freeze({ address: raw.listen.address, tls, redirectHttp: raw.listen.redirect_http }),
     opsAddress: raw.ops.address,
+    ops,
+    workers: raw.workers,
     publicUrl: new URL(raw.public_url),
     isTrustedProxy: compileIpMatcher(raw.trusted_proxies),
     limits: Object.freeze(raw.limits),
@@ -164,6 +212,10 @@ export function compileConfig(loaded: LoadedConfig): CompiledConfig {
     routes: Object.freeze(routes),
     routeTable: buildRouteTable(routes),
     injectedHeaderNames,
+    policies,
+    posture,
+    countryHeader: raw.geo.country_header?.toLowerCase(),
+    websocketRecheckMs: raw.websockets.recheck_interval,
     sessionStore: { session: raw.session, redis: raw.redis },
     session: Object.freeze({ idleMs: raw.session.idle_timeout, lifetimeMs: raw.session.lifetime }),
     auth,
@@ -219,6 +271,7 @@ function compileAuth(
       refreshGraceMs: idp.refresh_grace,
       insecureAllowHttp: idp.insecure_allow_http,
       redirectUri: new URL('/.portcullis/callback', publicUrl).toString(),
+      mfaAcrValues: idp.mfa_acr_values,
     },
     cookie: { baseName: raw.cookie.name, domain, secret: raw.cookie.secret, secure },
     userHeader: compileTemplate(`{${raw.identity.user_claim}}`, raw.identity.user_claim),

@@ -3,6 +3,8 @@
 import { z } from 'zod';
 import ipaddr from 'ipaddr.js';
 import { sessionConfigSchemas, checkSessionConfig } from '../session/config.ts';
+import { networksSchema, policiesSchema, routePolicySchema } from '../policy/schema.ts';
+import { devicePostureSchema } from '../posture/config.ts';
 
 export { parseDuration, duration } from './primitives.ts';
 import { duration } from './primitives.ts';
@@ -140,6 +142,20 @@ export const routeSchema = z.strictObject({
   pass_access_token: z.boolean().default(false).describe('send the access token as Authorization: Bearer'),
   pass_id_token: z.boolean().default(false).describe('send the ID token in X-Portcullis-Id-Token'),
   allow_cors_preflight: z.boolean().default(false).describe('forward CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method) without sign-in'),
+  policy: routePolicySchema.optional().describe('who may use the route: a name under policies: or an inline policy'),
+  shadow_policy: routePolicySchema.optional().describe('evaluated and logged ("would deny"), never enforced'),
+});
+
+const geoSettings = z.strictObject({
+  country_header: z
+    .string()
+    .regex(/^[A-Za-z0-9-]+$/, 'a header name is letters, digits and "-"')
+    .optional()
+    .describe('request header with the ISO country code, set by a trusted proxy (CF-IPCountry, CloudFront-Viewer-Country)'),
+});
+
+const websocketSettings = z.strictObject({
+  recheck_interval: duration.default(10_000).describe('how often open WebSockets are checked again against their session and policy'),
 });
 
 const identityProvider = z.strictObject({
@@ -153,6 +169,10 @@ const identityProvider = z.strictObject({
   timeout: duration.default(5_000).describe('how long to wait for any answer from the identity provider'),
   refresh_grace: duration.default(300_000).describe('how long a session keeps working past its token expiry while the identity provider is unreachable'),
   insecure_allow_http: z.boolean().default(false).describe('allow an http:// issuer; for local testing only'),
+  mfa_acr_values: z
+    .array(z.string().regex(/^[\x21-\x7e]+$/, 'not a valid acr value'))
+    .default([])
+    .describe('acr_values to request when a policy needs MFA the session lacks (provider-specific, e.g. "mfa" or "http://schemas.openid.net/pape/policies/2007/06/multi-factor")'),
 });
 
 const cookieSettings = z.strictObject({
@@ -191,8 +211,26 @@ export const configSchema = z.strictObject({
     })
     .default({ address: { host: '0.0.0.0', port: 8080 } }),
   ops: z
-    .strictObject({ address: listenAddress.default({ host: '127.0.0.1', port: 9090 }) })
+    .strictObject({
+      address: listenAddress.default({ host: '127.0.0.1', port: 9090 }),
+      admin_token: z
+        .string()
+        .min(32, 'ops.admin_token must be at least 32 characters; generate one with: openssl rand -base64 32, and pass it as ${ENV}')
+        .optional()
+        .describe('bearer token for the admin API (/admin/...) on the ops listener'),
+      tls: z
+        .strictObject({
+          cert: filePath,
+          key: filePath,
+          client_ca: filePath.optional().describe('PEM CA file: clients with a certificate it signed may use the admin API'),
+        })
+        .optional(),
+    })
     .default({ address: { host: '127.0.0.1', port: 9090 } }),
+  workers: z
+    .union([z.literal('auto'), z.number().int().min(1).max(256)], { error: 'workers is "auto" (one per CPU) or a whole number from 1 to 256' })
+    .default(1)
+    .describe('processes serving requests; more than 1 needs session.store: redis'),
   public_url: z.url({ protocol: /^https?$/, error: 'public_url must be an http(s) URL such as https://access.example.com' }),
   trusted_proxies: z.array(cidr).default([]),
   limits: z
@@ -222,6 +260,11 @@ export const configSchema = z.strictObject({
       access_log: z.boolean().default(true),
     })
     .default({ level: 'info', access_log: true }),
+  networks: networksSchema,
+  policies: policiesSchema,
+  device_posture: devicePostureSchema(duration).optional(),
+  geo: geoSettings.default({}),
+  websockets: websocketSettings.default({ recheck_interval: 10_000 }),
   identity_provider: identityProvider.optional(),
   cookie: cookieSettings.default({ name: 'portcullis', insecure_allow_http: false }),
   ...sessionConfigSchemas().shape,

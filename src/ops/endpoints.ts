@@ -12,6 +12,10 @@ export interface OpsDeps {
   readonly isReady: () => boolean;
   /** extra readiness checks by name, such as the identity provider */
   readonly checks?: () => Promise<Record<string, { ok: boolean; detail?: string }>>;
+  /** the admin API under /admin (src/admin/api.ts); only ever mounted here, never on the public listener */
+  readonly admin?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+  /** with workers > 1: every worker's metrics together, gathered by the primary (src/workers.ts) */
+  readonly metricsText?: () => Promise<string>;
 }
 
 export function createOpsHandler(deps: OpsDeps) {
@@ -26,12 +30,13 @@ export function createOpsHandler(deps: OpsDeps) {
         return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', version, config: { file: config.file, checksum: config.checksum }, checks });
       }
       if (path === '/metrics') {
-        const body = await deps.metrics.registry.metrics();
+        const body = await (deps.metricsText ?? (() => deps.metrics.registry.metrics()))();
         res.writeHead(200, { 'content-type': deps.metrics.registry.contentType, 'cache-control': 'no-store' });
         res.end(body);
         return;
       }
-      json(res, 404, { error: 'not_found', endpoints: ['/healthz', '/readyz', '/metrics'] });
+      if (deps.admin && (path === '/admin' || path?.startsWith('/admin/'))) return await deps.admin(req, res);
+      json(res, 404, { error: 'not_found', endpoints: ['/healthz', '/readyz', '/metrics', '/admin/sessions'] });
     } catch (err) {
       json(res, 500, { error: 'internal_error', message: (err as Error).message });
     }

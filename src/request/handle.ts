@@ -16,6 +16,8 @@ import { filterRequestHeaders } from './headers.ts';
 import { forward, type ForwardOutcome, type UpstreamPools } from './forward.ts';
 import type { RequestRecord } from './context.ts';
 import type { Auth } from '../auth/auth.ts';
+import { authorize } from './authorize.ts';
+import { sendDenied } from '../pages/denied.ts';
 import { withoutPortcullisCookies } from '../auth/cookies.ts';
 import { pushIdentityHeaders, ASSERTION_HEADER, ID_TOKEN_HEADER } from '../identity/inject.ts';
 import type { SessionData } from '../auth/session-data.ts';
@@ -210,17 +212,24 @@ export function createRequestHandler(deps: HandlerDeps) {
 
     async function authorizeAndSend(a: Auth, f: RequestFacts, r: CompiledRoute, id: string): Promise<void> {
       try {
-        const result = await a.authenticate(req);
+        const access = await authorize({ req, facts: f, route: r, config, auth: a, requestId: id, logger });
         if (res.destroyed) return;
-        if (result.kind === 'unavailable') return refuse(result.code, result.reason);
-        if (result.kind === 'login') {
-          rec.error = 'login_required';
-          rec.reason = result.reason;
-          return a.sendLogin(req, res, `${r.scheme}://${req.headers.host ?? f.host}${f.path}${f.query}`, id);
+        switch (access.kind) {
+          case 'unavailable':
+            return refuse(access.code, access.reason);
+          case 'login':
+            rec.error = 'login_required';
+            rec.reason = access.reason;
+            return a.sendLogin(req, res, `${r.scheme}://${req.headers.host ?? f.host}${f.path}${f.query}`, id, access.stepUp);
+          case 'deny':
+            rec.user = access.session.sub;
+            rec.error = 'access_denied';
+            rec.reason = access.decision.reasons.filter((x) => x.outcome !== 'pass').map((x) => x.code).join(',');
+            return sendDenied(req, res, { decision: access.decision, requestId: id, routeName: r.name, user: access.session.email ?? access.session.sub });
         }
-        rec.user = result.session.sub;
+        rec.user = access.session.sub;
         const headers = upstreamHeaders(req, f, r, config, id, a);
-        await addIdentity(headers, a, result.id, result.session, r, f);
+        await addIdentity(headers, a, access.id, access.session, r, f);
         send(headers);
       } catch (err) {
         // Fail closed: an exception anywhere on the way to a decision is a refusal, never a pass.

@@ -7,6 +7,7 @@ import { createProxyServer } from 'http-proxy-3';
 import { errorCatalogue, type ErrorCode } from '../errors.ts';
 import { addIdentity, admit, isReservedPath, upstreamHeaders, type HandlerDeps } from './handle.ts';
 import { pageSecurityHeaders } from '../pages/style.ts';
+import { authorize } from './authorize.ts';
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
@@ -19,15 +20,50 @@ export interface OpenWebSocket {
   readonly client: Duplex;
   /** the session it was opened with, so revocation can close it */
   readonly sessionId: string | undefined;
+  /** authorize again with the original request; false: close it */
+  readonly recheck?: () => Promise<boolean>;
 }
 
-export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>) {
+export interface UpgradeHandler {
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** check every open WebSocket against its session and policy now (after a revocation) */
+  recheckAll(): Promise<void>;
+  stop(): void;
+}
+
+export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>): UpgradeHandler {
   const proxy = createProxyServer({ xfwd: false, ws: true, prependPath: true });
   // Every ws() call passes its own error callback; this listener is the backstop, because
   // an 'error' event without a listener would crash the process.
   proxy.on('error', (err) => deps.logger.warn({ type: 'websocket_error', error: (err as Error).message }, 'websocket upstream failed'));
 
-  return function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  // Continuous verification: an open WebSocket is authorized again at every interval and
+  // closed when its session ended, was revoked, or its policy (posture, time...) no longer allows it.
+  let checking: Promise<void> | undefined;
+  async function recheckAll(): Promise<void> {
+    while (checking) await checking;
+    checking = (async () => {
+      await Promise.all(
+        [...open].map(async (ws) => {
+          if (!ws.recheck || ws.client.destroyed) return;
+          const ok = await ws.recheck().catch(() => false);
+          if (!ok) {
+            deps.logger.info({ type: 'websocket', event: 'closed_by_recheck', request_id: ws.requestId, route: ws.route, session: ws.sessionId?.slice(0, 8) }, 'websocket closed: no longer authorized');
+            ws.client.destroy();
+          }
+        }),
+      );
+    })().finally(() => (checking = undefined));
+    return checking;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const schedule = () => {
+    timer = setTimeout(() => void recheckAll().finally(schedule), Math.max(250, deps.state().config.websocketRecheckMs));
+    timer.unref();
+  };
+  schedule();
+
+  const handler = function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const { config, auth } = deps.state();
     socket.on('error', () => socket.destroy());
     const gate = admit(req, config);
@@ -50,22 +86,31 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
     if (!route.websockets) return refuse('websockets_disabled', 'route does not allow websockets');
     if (route.public) return void connect(upstreamHeaders(req, facts, route, config, requestId, auth));
     if (!auth) return refuse('auth_not_configured', 'route requires sign-in');
-    // A WebSocket is authorized like any request: same session checks, same identity headers.
+    // A WebSocket is authorized like any request: same session checks, policy and identity headers.
+    const original = { headers: { ...req.headers }, method: req.method, socket: req.socket } as IncomingMessage;
     void (async () => {
       try {
-        const result = await auth.authenticate(req);
-        if (result.kind === 'unavailable') return refuse(result.code, result.reason);
-        if (result.kind === 'login') return refuse('login_required', result.reason);
+        const access = await authorize({ req, facts, route, config, auth, requestId, logger: deps.logger, websocket: true });
+        if (access.kind === 'unavailable') return refuse(access.code, access.reason);
+        if (access.kind === 'login') return refuse('login_required', access.reason);
+        if (access.kind === 'deny') return refuse('access_denied', access.decision.reasons.filter((r) => r.outcome !== 'pass').map((r) => r.code).join(','));
         const headers = upstreamHeaders(req, facts, route, config, requestId, auth);
-        await addIdentity(headers, auth, result.id, result.session, route, facts);
-        connect(headers, result.id);
+        await addIdentity(headers, auth, access.id, access.session, route, facts);
+        const recheck = async () => {
+          const state = deps.state();
+          const current = state.config.routes.find((r) => r.name === route.name);
+          if (!current || !state.auth || current.public) return current?.public === true;
+          const again = await authorize({ req: original, facts, route: current, config: state.config, auth: state.auth, requestId, logger: deps.logger, websocket: true });
+          return again.kind === 'allow' && again.id === access.id;
+        };
+        connect(headers, access.id, recheck);
       } catch (err) {
         deps.logger.error({ type: 'bug', request_id: requestId, error: String((err as Error)?.stack ?? err) }, 'websocket authorization failed');
         refuse('internal_error', 'exception during authentication');
       }
     })();
 
-    function connect(flat: string[], sessionId?: string): void {
+    function connect(flat: string[], sessionId?: string, recheck?: () => Promise<boolean>): void {
       if (socket.destroyed) return;
       // http-proxy-3 copies req.headers and req.url; give it exactly what we checked.
       const headers: Record<string, string> = {};
@@ -78,7 +123,7 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
       req.headers = headers;
       req.url = facts.path + facts.query;
 
-      const entry: OpenWebSocket = { requestId, route: route.name, client: socket, sessionId };
+      const entry: OpenWebSocket = { requestId, route: route.name, client: socket, sessionId, recheck };
       open.add(entry);
       deps.metrics.websocketsOpen.inc();
       socket.once('close', () => {
@@ -106,4 +151,8 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
       log(101);
     }
   };
+  return Object.assign(handler, {
+    recheckAll,
+    stop: () => clearTimeout(timer),
+  });
 }

@@ -11,8 +11,14 @@ export function sessionLifetimeMs(config: CompiledConfig): number {
 }
 
 export async function openSessions(config: CompiledConfig, logger: Logger): Promise<Sessions> {
+  return openSessionLayer(config, logger).sessions;
+}
+
+/** The store behind two faces: what sign-in uses (sessions) and what the admin API uses (manager). */
+export function openSessionLayer(config: CompiledConfig, logger: Logger): { sessions: Sessions; manager: SessionManager } {
   const store: SessionStore = createSessionStore(config.sessionStore, logger.child({ component: 'session-store' }));
-  return adapt(store, new SessionManager({ store, lifetimes: { idleMs: config.session.idleMs, absoluteMs: config.session.lifetimeMs } }));
+  const manager = new SessionManager({ store, lifetimes: { idleMs: config.session.idleMs, absoluteMs: config.session.lifetimeMs } });
+  return { sessions: adapt(store, manager), manager };
 }
 
 export function adapt(store: SessionStore, manager: SessionManager): Sessions {

@@ -44,6 +44,7 @@ export interface LoginEnvOptions {
 export const defaultRoutes = `
   - name: app
     from: http://app.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}
     headers: { X-Remote-User: "{email}" }
   - name: public

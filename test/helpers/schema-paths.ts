@@ -23,6 +23,7 @@ export function schemaKeyPaths(schema: unknown = configSchema, prefix = ''): str
     return out;
   }
   if (def.type === 'array') return schemaKeyPaths(def.element, `${prefix}[]`);
-  if (def.type === 'union' && def.options) return [...new Set(def.options.flatMap((o) => schemaKeyPaths(o, prefix)))];
+  // Unions (an inline policy or a policy name) and records are languages of their own,
+  // documented in docs/policy.md; README documents the key that holds them.
   return [];
 }

@@ -10,9 +10,11 @@ beforeAll(async () => {
     routes: `
   - name: app
     from: http://app.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}
   - name: api
     from: http://api.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}
     allow_cors_preflight: true`,
   });

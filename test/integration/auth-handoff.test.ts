@@ -11,9 +11,11 @@ describe('per-host hand-off (no shared cookie domain)', () => {
       routes: `
   - name: app
     from: http://app.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}
   - name: other
     from: http://other.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}`,
     });
   });
@@ -122,9 +124,11 @@ describe('a cookie domain shared by public_url and the route host', () => {
       routes: `
   - name: app
     from: http://app.example.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}
   - name: outside
     from: http://outside.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}`,
     });
   });

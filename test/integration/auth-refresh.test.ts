@@ -20,6 +20,7 @@ async function start(): Promise<LoginEnv> {
     routes: `
   - name: app
     from: http://app.test
+    policy: { allow: [ { authenticated: true } ] }
     to: \${UPSTREAM}
     pass_access_token: true`,
   });

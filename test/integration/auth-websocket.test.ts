@@ -16,6 +16,7 @@ beforeAll(async () => {
     routes: `
   - name: live
     from: http://live.test
+    policy: { allow: [ { authenticated: true } ] }
     to: ${ws.url}
     websockets: true
     headers: { X-Remote-Email: "{email}" }`,

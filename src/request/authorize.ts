@@ -1,0 +1,108 @@
+// Session -> facts -> decision, for plain requests and WebSockets alike (and for
+// the periodic re-check of open WebSockets). The decision itself is the pure
+// src/policy/evaluate.ts; this file gathers its facts and logs it.
+import type { IncomingMessage } from 'node:http';
+import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
+import type { Logger } from '../log.ts';
+import type { Auth, StepUp } from '../auth/auth.ts';
+import type { SessionData } from '../auth/session-data.ts';
+import type { RequestFacts } from './handle.ts';
+import { evaluateRoute, type Decision } from '../policy/evaluate.ts';
+import { userFactsFromSession, type Facts } from '../policy/facts.ts';
+import type { Reason } from '../policy/reasons.ts';
+import { checkDeviceBinding, type DeviceFacts } from '../posture/index.ts';
+import { logDecision } from '../audit/decisions.ts';
+
+export type Access =
+  | { readonly kind: 'allow'; readonly id: string; readonly ticket: string; readonly session: SessionData; readonly decision: Decision }
+  | { readonly kind: 'login'; readonly reason: string; readonly stepUp?: StepUp }
+  | { readonly kind: 'deny'; readonly decision: Decision; readonly session: SessionData }
+  | { readonly kind: 'unavailable'; readonly code: 'session_store_unavailable' | 'idp_unavailable'; readonly reason: string };
+
+/** A step-up sign-in this recent that still fails a step-up criterion did not deliver: refuse instead of looping. */
+const STEP_UP_LOOP_GUARD_MS = 60_000;
+
+export interface AuthorizeInput {
+  readonly req: IncomingMessage;
+  readonly facts: RequestFacts;
+  readonly route: CompiledRoute;
+  readonly config: CompiledConfig;
+  readonly auth: Auth;
+  readonly requestId: string;
+  readonly logger: Logger;
+  readonly websocket?: boolean;
+}
+
+export function countryOf(req: IncomingMessage, facts: RequestFacts, config: CompiledConfig): string | undefined {
+  // Only a trusted proxy may say where the client is; anyone else could claim any country.
+  if (!config.countryHeader || !facts.peerTrusted) return undefined;
+  const value = req.headers[config.countryHeader];
+  return typeof value === 'string' && /^[A-Za-z]{2}$/.test(value) ? value.toUpperCase() : undefined;
+}
+
+export async function authorize(input: AuthorizeInput): Promise<Access> {
+  const { req, facts, route, config, auth, requestId, logger } = input;
+  const result = await auth.authenticate(req);
+  if (result.kind !== 'ok') return result;
+  const { session, id, ticket } = result;
+  const now = Date.now();
+
+  let device: DeviceFacts | undefined;
+  const posture = config.posture;
+  if (posture) {
+    device = await posture.verify(req.headers, { sub: session.sub, email: session.email }, facts.peerTrusted, now);
+    if (!device.ok && device.code === 'posture-untrusted-headers') {
+      logger.warn({ type: 'posture', request_id: requestId, client_ip: facts.clientIp, peer: facts.peer }, 'device posture headers from an untrusted peer were ignored');
+    }
+  }
+  const country = countryOf(req, facts, config);
+  const context = {
+    requestId,
+    route: route.name,
+    method: req.method ?? '',
+    host: facts.host,
+    path: facts.path,
+    clientIp: facts.clientIp,
+    country,
+    sub: session.sub,
+    email: session.email,
+    sessionId: id,
+    deviceId: device?.ok ? device.claims.device_id : session.deviceId,
+    posture: device === undefined ? 'not configured' : device.ok ? 'verified' : device.code,
+    websocket: input.websocket,
+  };
+
+  if (posture?.sessionBinding && device) {
+    const binding = checkDeviceBinding(session.deviceId, device);
+    if (!binding.ok) {
+      const decision = bindingDenial(route, binding.reason);
+      logDecision(logger, context, decision);
+      logger.warn({ type: 'session', event: 'device_mismatch', request_id: requestId, session: id.slice(0, 8), sub: session.sub, bound_device: session.deviceId, device_id: device.ok ? device.claims.device_id : undefined }, 'session used from another device');
+      return { kind: 'deny', decision, session };
+    }
+    if (binding.bindDeviceId) await auth.bindDevice(ticket, session, binding.bindDeviceId).catch(() => {});
+  }
+
+  const policyFacts: Facts = {
+    now,
+    request: { method: req.method ?? '', path: facts.path, clientIp: facts.clientIp, country },
+    user: userFactsFromSession(session),
+    device: device === undefined ? undefined : device.ok ? { ok: true, claims: device.claims } : { ok: false, reason: device.reason },
+  };
+  const { decision, shadow } = evaluateRoute(route.policy!, policyFacts);
+  logDecision(logger, context, decision, shadow);
+  if (decision.allow) return { kind: 'allow', id, ticket, session, decision };
+  const justSteppedUp = session.stepUpAt !== undefined && now - session.stepUpAt < STEP_UP_LOOP_GUARD_MS;
+  if (decision.stepUp && !justSteppedUp) {
+    // Providers are asked for MFA through acr_values; which values mean MFA is provider-specific.
+    const mfaAcr = decision.stepUp.mfaMethods && auth.components.settings.idp.mfaAcrValues.length ? auth.components.settings.idp.mfaAcrValues : undefined;
+    const acrValues = decision.stepUp.acrValues ?? mfaAcr;
+    return { kind: 'login', reason: 'policy needs a stronger or more recent sign-in', stepUp: { ...(acrValues ? { acrValues } : {}), maxAgeS: decision.stepUp.maxAgeSeconds ?? (acrValues ? undefined : 0) } };
+  }
+  return { kind: 'deny', decision, session };
+}
+
+function bindingDenial(route: CompiledRoute, message: string): Decision {
+  const reason: Reason = { criterion: 'device', outcome: 'fail', code: 'device-session-mismatch' as `${string}-denied`, message };
+  return { allow: false, policy: route.policy?.policy.name ?? route.name, reasons: [reason] };
+}
