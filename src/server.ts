@@ -21,6 +21,7 @@ import type { Sessions } from './auth/session-data.ts';
 import { openSessionLayer, sessionLifetimeMs } from './session/open.ts';
 import type { SessionManager } from './session/sessions.ts';
 import { createAdminHandler } from './admin/api.ts';
+import { createRateLimiting } from './request/rate-limit.ts';
 import { createOpsServer } from './admin/ops-listener.ts';
 
 export interface StartOptions {
@@ -70,11 +71,17 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
   let components: AuthComponents | undefined;
   async function buildAuth(config: CompiledConfig): Promise<Auth | undefined> {
     if (!config.auth) return undefined;
-    if (!sessions) ({ sessions, manager: sessionAdmin } = openSessionLayer(config, logger));
+    if (!sessions) {
+      ({ sessions, manager: sessionAdmin } = openSessionLayer(config, logger));
+      // A revocation on any instance (Redis pub/sub) re-checks this instance's open WebSockets at once.
+      sessions.onRevoked(() => void handleUpgrade?.recheckAll());
+    }
     components = await buildAuthComponents(config.auth, config.publicUrl, logger, components, fallbackSecret);
-    return new Auth(components, config, withRevocationHook(sessions, () => void handleUpgrade?.recheckAll()), logger, sessionLifetimeMs(config));
+    return new Auth(components, config, sessions, logger, sessionLifetimeMs(config));
   }
-  let state: RuntimeState = { config: first, pools, auth: await buildAuth(first) };
+  // Limiters are rebuilt per config; unchanged limits keep their counts (and their Redis keys).
+  const rateLimiting = createRateLimiting(logger);
+  let state: RuntimeState = { config: first, pools, auth: await buildAuth(first), rateLimits: rateLimiting.build(first) };
   let draining = false;
   metrics.setConfig(first.checksum);
   for (const warning of insecureSettings(first)) logger.warn({ type: 'insecure_setting' }, warning);
@@ -166,7 +173,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
         if (next.listen.tls && main instanceof https.Server) {
           main.setSecureContext({ cert: next.listen.tls.cert, key: next.listen.tls.key, minVersion: 'TLSv1.2' });
         }
-        state = { config: next, pools, auth: await buildAuth(next) };
+        state = { config: next, pools, auth: await buildAuth(next), rateLimits: rateLimiting.build(next) };
         pools.retainOnly(next.routes);
         logger.level = next.log.level;
         metrics.configReloads.labels('success').inc();
@@ -215,6 +222,7 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
       await pools.close();
       components?.oidc.stop();
       await sessions?.close().catch(() => {});
+      await rateLimiting.close();
       await new Promise<void>((resolve) => ops.close(() => resolve()));
       ops.closeAllConnections();
       logger.info({ type: 'shutdown' }, 'stopped');
@@ -277,23 +285,3 @@ function watchFile(file: string, onChange: () => void, logger: Logger): FSWatche
   }
 }
 
-/** Sessions whose revocations also re-check open WebSockets at once, instead of at the next interval. */
-function withRevocationHook(sessions: Sessions, onRevoked: () => void): Sessions {
-  return {
-    ...sessions,
-    revoke: async (ticket) => {
-      await sessions.revoke(ticket);
-      onRevoked();
-    },
-    revokeBySid: async (sid) => {
-      const n = await sessions.revokeBySid(sid);
-      if (n > 0) onRevoked();
-      return n;
-    },
-    revokeByUser: async (user) => {
-      const n = await sessions.revokeByUser(user);
-      if (n > 0) onRevoked();
-      return n;
-    },
-  };
-}

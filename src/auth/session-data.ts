@@ -45,6 +45,8 @@ export interface Sessions {
   withLock<T>(key: string, ttlMs: number, fn: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>;
   /** for /readyz */
   ping(): Promise<void>;
+  /** called when this or another instance revoked sessions (Redis pub/sub) */
+  onRevoked(callback: () => void): void;
   close(): Promise<void>;
 }
 

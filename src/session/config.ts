@@ -118,7 +118,8 @@ export function checkSessionConfig(config: SessionStoreConfig, ctx: z.Refinement
   }
 }
 
-function tlsOptions(tls: RedisConfig['tls']): ConnectionOptions | undefined {
+/** Also used by the rate limiter's own Redis connection (src/request/rate-limit.ts). */
+export function tlsOptions(tls: RedisConfig['tls']): ConnectionOptions | undefined {
   if (!tls) return undefined;
   let ca: Buffer | undefined;
   if (tls.ca) {
@@ -132,7 +133,7 @@ function tlsOptions(tls: RedisConfig['tls']): ConnectionOptions | undefined {
   return { ...(ca ? { ca } : {}), rejectUnauthorized: !tls.insecure_skip_verify };
 }
 
-function redisTarget(redis: RedisConfig): RedisTarget {
+export function redisTarget(redis: RedisConfig): RedisTarget {
   if (redis.sentinel) {
     const { sentinels, master, username, password, sentinel_password, db } = redis.sentinel;
     return { mode: 'sentinel', sentinels, master, username, password, sentinelPassword: sentinel_password, db };

@@ -72,10 +72,21 @@ export class MemorySessionStore implements SessionStore {
     return true;
   }
 
+  readonly #revokedCallbacks: (() => void)[] = [];
+
+  onRevoked(callback: () => void): void {
+    this.#revokedCallbacks.push(callback);
+  }
+
+  #announceRevocation(count: number): void {
+    if (count > 0) for (const cb of this.#revokedCallbacks) queueMicrotask(cb);
+  }
+
   async delete(id: string): Promise<boolean> {
     this.#open('delete');
     const existed = this.#live(id) !== undefined;
     this.#remove(id);
+    this.#announceRevocation(existed ? 1 : 0);
     return existed;
   }
 
@@ -96,6 +107,7 @@ export class MemorySessionStore implements SessionStore {
       if (this.#live(id)) count++;
       this.#remove(id);
     }
+    this.#announceRevocation(count);
     return count;
   }
 
@@ -105,6 +117,7 @@ export class MemorySessionStore implements SessionStore {
     for (const id of [...this.#sessions.keys()]) if (this.#live(id)) count++;
     this.#sessions.clear();
     this.#index.clear();
+    this.#announceRevocation(count);
     return count;
   }
 

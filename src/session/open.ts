@@ -37,6 +37,7 @@ export function adapt(store: SessionStore, manager: SessionManager): Sessions {
     claimOnce: async (key, ttlMs) => (await store.acquireLock(`once:${key}`, ttlMs)) !== undefined,
     withLock: (key, ttlMs, fn) => withLock(store, key, ttlMs, fn),
     ping: () => store.ping(),
+    onRevoked: (callback) => store.onRevoked?.(callback),
     close: () => store.close(),
   };
 }

@@ -154,7 +154,8 @@ function globEscape(text: string): string {
   return text.replace(/[*?[\]\\]/g, '\\$&');
 }
 
-function clientFor(options: RedisStoreOptions): Client {
+/** Exported for the rate limiter's own connection, which wants the same fast-failing settings. */
+export function clientFor(options: RedisStoreOptions): Client {
   const commandTimeout = options.commandTimeoutMs ?? 500;
   // Fail closed and fast: no offline queue (a command while disconnected is
   // rejected at once), in-flight commands are failed on disconnect instead of
@@ -213,6 +214,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #client: Client;
   readonly #logger: StoreLogger | undefined;
   #down = false;
+  #subscriber: Client | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'portcullis:';
@@ -289,7 +291,30 @@ export class RedisSessionStore implements SessionStore {
 
   async delete(id: string): Promise<boolean> {
     const key = this.sessionKey(id);
-    return this.#run('delete', () => this.#deleteOne(id, key));
+    const deleted = await this.#run('delete', () => this.#deleteOne(id, key));
+    if (deleted) this.#announceRevocation();
+    return deleted;
+  }
+
+  get #revocationChannel(): string {
+    return `${this.keyPrefix}revoked`;
+  }
+
+  /** Tell every instance that sessions were revoked; best effort, the periodic re-check is the backstop. */
+  #announceRevocation(): void {
+    this.#client.publish(this.#revocationChannel, '1').catch(() => undefined);
+  }
+
+  onRevoked(callback: () => void): void {
+    // A connection in subscriber mode can run no other command, so it is a separate one.
+    // It queues while disconnected and resubscribes by itself after a reconnect.
+    const client = this.#client;
+    const sub = (this.#subscriber ??= (client instanceof Cluster ? client.duplicate(undefined, { enableOfflineQueue: true }) : (client as Redis).duplicate({ enableOfflineQueue: true })) as Client);
+    sub.on('error', () => undefined);
+    sub.on('message', (channel: string) => {
+      if (channel === this.#revocationChannel) callback();
+    });
+    sub.subscribe(this.#revocationChannel).catch(() => undefined);
   }
 
   async list(filter: SessionFilter): Promise<SessionSummary[]> {
@@ -319,7 +344,9 @@ export class RedisSessionStore implements SessionStore {
       // Remove exactly these ids, never the whole set: a login racing this
       // revocation keeps its own index entry.
       if (ids.length) await this.#client.srem(indexKey, ...ids);
-      return deleted.filter(Boolean).length;
+      const count = deleted.filter(Boolean).length;
+      if (count > 0) this.#announceRevocation();
+      return count;
     });
   }
 
@@ -340,6 +367,7 @@ export class RedisSessionStore implements SessionStore {
           } while (cursor !== '0');
         }
       }
+      if (sessions > 0) this.#announceRevocation();
       return sessions;
     });
   }
@@ -361,6 +389,10 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async close(): Promise<void> {
+    if (this.#subscriber) {
+      await this.#subscriber.quit().catch(() => undefined);
+      this.#subscriber.disconnect();
+    }
     await this.#client.quit().catch(() => undefined);
     this.#client.disconnect();
   }

@@ -61,6 +61,11 @@ export interface SessionStore {
   /** Resolves when the store answers; throws StoreUnavailableError otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Call back whenever any instance sharing this store revoked sessions, so open
+   * WebSockets are checked at once instead of at their next interval.
+   */
+  onRevoked?(callback: () => void): void;
 }
 
 /**
