@@ -17,10 +17,27 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 try {
-  const r = JSON.parse(readFileSync(report, 'utf8')) as { numPassedTests: number; numFailedTests: number; numPendingTests: number; numTodoTests?: number };
+  const r = JSON.parse(readFileSync(report, 'utf8')) as {
+    numPassedTests: number;
+    numFailedTests: number;
+    numPendingTests: number;
+    numTodoTests?: number;
+    testResults?: { status: string; assertionResults?: { status: string }[] }[];
+  };
   passed = r.numPassedTests;
   failed = r.numFailedTests;
   skipped = r.numPendingTests + (r.numTodoTests ?? 0);
+  // A file that fails outside its tests (a beforeAll, an import) reports its tests as skipped:
+  // they did not pass, so count them as failed, and the file itself when it has no tests.
+  for (const file of r.testResults ?? []) {
+    if (file.status !== 'failed') continue;
+    const notRun = (file.assertionResults ?? []).filter((a) => a.status === 'pending' || a.status === 'skipped' || a.status === 'todo').length;
+    const failedHere = (file.assertionResults ?? []).filter((a) => a.status === 'failed').length;
+    if (failedHere === 0) {
+      failed += Math.max(1, notRun);
+      skipped -= notRun;
+    }
+  }
 } catch {
   // vitest crashed before writing its report: count that as a failure
   failed = Math.max(failed, 1);

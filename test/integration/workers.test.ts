@@ -63,7 +63,7 @@ routes:${defaultRoutes.replaceAll('${UPSTREAM}', upstream.url)}
   primary = spawn(process.execPath, [cli, 'start', '--config', configLink], { stdio: ['ignore', 'pipe', 'pipe'] });
   primary.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   primary.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   while (!output.includes('2 workers serving')) {
     if (primary.exitCode !== null || Date.now() > deadline) throw new Error(`Portcullis with workers did not start:\n${output}`);
     await sleep(50);
