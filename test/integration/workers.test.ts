@@ -69,7 +69,7 @@ routes:${defaultRoutes.replaceAll('${UPSTREAM}', upstream.url)}
     await sleep(50);
   }
   for (let i = 0; i < 100 && (await get(opsPort, '/readyz')).status !== 200; i++) await sleep(50);
-}, 30_000);
+}, 70_000);
 
 afterAll(async () => {
   if (primary && primary.exitCode === null && primary.signalCode === null) {
