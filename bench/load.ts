@@ -1,0 +1,79 @@
+// Drive load at a target from a separate process: wrk when installed, else autocannon.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { runToCompletion } from './processes.ts';
+
+export interface LoadOptions {
+  readonly url: string;
+  /** sent as the Host header */
+  readonly host: string;
+  readonly connections: number;
+  readonly seconds: number;
+}
+
+export interface LoadResult {
+  readonly tool: 'wrk' | 'autocannon';
+  readonly requests: number;
+  readonly seconds: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** responses with a status of 400 or more (wrk) or outside 2xx (autocannon) */
+  readonly badStatus: number;
+  /** connect, read, write errors and timeouts */
+  readonly socketErrors: number;
+}
+
+const WRK = process.env.BENCH_WRK ?? '/usr/bin/wrk';
+const WRK_SCRIPT = fileURLToPath(new URL('./wrk-report.lua', import.meta.url));
+const AUTOCANNON = fileURLToPath(new URL('../node_modules/autocannon/autocannon.js', import.meta.url));
+
+export function loadTool(): 'wrk' | 'autocannon' {
+  if (existsSync(WRK)) return 'wrk';
+  if (existsSync(AUTOCANNON)) return 'autocannon';
+  throw new Error(`neither wrk (${WRK}; set BENCH_WRK to its path) nor autocannon (npm install) is available`);
+}
+
+export function runLoad(o: LoadOptions): Promise<LoadResult> {
+  return loadTool() === 'wrk' ? runWrk(o) : runAutocannon(o);
+}
+
+function run(command: string, args: string[], seconds: number): Promise<string> {
+  // Bounded: the tool stops itself after `seconds`; the timeout only catches a hang.
+  return runToCompletion(command, args, (seconds + 30) * 1000);
+}
+
+async function runWrk(o: LoadOptions): Promise<LoadResult> {
+  // One wrk thread: on a 2-core machine every extra thread takes CPU from the process measured.
+  const threads = process.env.BENCH_WRK_THREADS ?? '1';
+  const out = await run(WRK, ['-t', threads, '-c', String(o.connections), '-d', `${o.seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT, '-H', `Host: ${o.host}`, o.url], o.seconds);
+  const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
+  if (!line) throw new Error(`wrk printed no result line:\n${out}`);
+  const r = JSON.parse(line.slice('BENCH_RESULT '.length)) as Record<string, number>;
+  const seconds = r.duration_us! / 1e6;
+  return {
+    tool: 'wrk',
+    requests: r.requests!,
+    seconds,
+    rps: r.requests! / seconds,
+    p50Ms: r.p50_us! / 1000,
+    p99Ms: r.p99_us! / 1000,
+    badStatus: r.status!,
+    socketErrors: r.connect! + r.read! + r.write! + r.timeout!,
+  };
+}
+
+async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
+  const out = await run(process.execPath, [AUTOCANNON, '-j', '-c', String(o.connections), '-d', String(o.seconds), '-H', `host=${o.host}`, o.url], o.seconds);
+  const r = JSON.parse(out) as { requests: { total: number }; duration: number; latency: { p50: number; p99: number }; non2xx: number; errors: number; timeouts: number };
+  return {
+    tool: 'autocannon',
+    requests: r.requests.total,
+    seconds: r.duration,
+    rps: r.requests.total / r.duration,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    badStatus: r.non2xx,
+    socketErrors: r.errors + r.timeouts,
+  };
+}
