@@ -89,6 +89,11 @@ export const errorCatalogue = {
     title: 'The application sent a broken response',
     hint: 'The application behind this address answered with something Portcullis could not pass on. Tell the application\'s owners and quote the request id.',
   },
+  rate_limited: {
+    status: 429,
+    title: 'Too many requests',
+    hint: 'You sent more requests than this address allows in a short time. Wait for the number of seconds in Retry-After, then try again; if you keep hitting the limit, ask your administrator to raise it.',
+  },
   shutting_down: {
     status: 503,
     title: 'Restarting',

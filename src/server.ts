@@ -167,7 +167,8 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
     reloading = (async () => {
       try {
         const next = compileConfig(loadConfigFile(options.configFile, env), { logger: postureLog });
-        if (next.checksum === state.config.checksum) return { ok: true, checksum: next.checksum };
+        // Same YAML and same referenced files (certificates, keys, geo database): nothing to do.
+        if (next.fingerprint === state.config.fingerprint) return { ok: true, checksum: next.checksum };
         const old = state.config;
         warnAboutRestartOnly(old, next, logger);
         if (next.listen.tls && main instanceof https.Server) {

@@ -2,6 +2,7 @@
 // Everything that can be worked out once (route table, matchers, key material)
 // is worked out here, so a request only looks things up.
 import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { LoadedConfig } from './load.ts';
 import { formatPath, sortProblems } from './load.ts';
 import type { RawConfig, RouteFrom, RouteTo, ListenAddress } from './schema.ts';
@@ -16,6 +17,8 @@ import { compilePolicies, type RoutePolicy, type CompiledPolicies } from '../pol
 import { createPostureVerifier, PostureConfigError, type PostureVerifier, type PostureLogger } from '../posture/index.ts';
 import { compileOps, type CompiledOps } from '../admin/config.ts';
 import { workersConfigProblems } from '../workers.ts';
+import { rateLimitSpec, type RateLimitSpec } from '../request/rate-limit.ts';
+import { compileGeo, type CompiledGeo } from '../geo/country.ts';
 
 export interface UpstreamTls {
   readonly ca?: string;
@@ -45,6 +48,8 @@ export interface CompiledRoute {
   readonly allowCorsPreflight: boolean;
   /** the route's policy (and shadow policy); undefined for public routes */
   readonly policy: RoutePolicy | undefined;
+  /** requests per window and user (or client address on public routes); undefined: unlimited */
+  readonly rateLimit: RateLimitSpec | undefined;
 }
 
 export interface CompiledAuth {
@@ -66,6 +71,8 @@ export interface CompiledAuth {
 export interface CompiledConfig {
   readonly file: string;
   readonly checksum: string;
+  /** sha256 of the YAML and every file it references (certificates, keys, databases) */
+  readonly fingerprint: string;
   readonly listen: {
     readonly address: ListenAddress;
     readonly tls: { readonly cert: string; readonly key: string } | undefined;
@@ -90,11 +97,13 @@ export interface CompiledConfig {
   readonly policies: CompiledPolicies;
   /** verifies device posture; undefined when device_posture is not configured */
   readonly posture: PostureVerifier | undefined;
-  /** lower-case header carrying the client's country, believed from trusted proxies only */
-  readonly countryHeader: string | undefined;
+  /** where the client's country comes from: a trusted proxy's header, then the geo database (src/geo/) */
+  readonly geo: CompiledGeo;
   readonly websocketRecheckMs: number;
   /** sign-in settings; undefined when every route is public */
   readonly auth: CompiledAuth | undefined;
+  /** limits beyond routes: the sign-in endpoints, per client address */
+  readonly rateLimits: { readonly login: RateLimitSpec };
 }
 
 export interface CompileOptions {
@@ -109,9 +118,14 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
   const problems: ConfigProblem[] = [];
   const problem = (path: PropertyKey[], message: string) =>
     problems.push({ file, ...loaded.locate(path), path: formatPath(path), message });
+  // Every file the configuration reads goes into its fingerprint, so a renewed certificate
+  // or a rotated key reloads even when the YAML itself did not change.
+  const fingerprint = createHash('sha256').update(loaded.checksum);
   const readPem = (path: PropertyKey[], filename: string): string => {
     try {
-      return readFileSync(filename, 'utf8');
+      const text = readFileSync(filename, 'utf8');
+      fingerprint.update(filename).update('\0').update(text);
+      return text;
     } catch (err) {
       problem(path, `cannot read ${filename} (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       return '';
@@ -184,6 +198,7 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
       passIdToken: r.pass_id_token,
       allowCorsPreflight: r.allow_cors_preflight,
       policy: policies.routes[i],
+      rateLimit: r.rate_limit ? rateLimitSpec(r.rate_limit) : undefined,
     });
   });
 
@@ -195,12 +210,14 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
   const auth = compileAuth(raw, routes, problem, readPem);
   const ops = compileOps(raw.ops, readPem);
   for (const p of workersConfigProblems(raw)) problem(p.path, p.message);
+  const geo = compileGeo(raw.geo, (path, message) => problem(['geo', ...path], message));
 
   if (problems.length) throw new ConfigError(sortProblems(problems));
 
   return Object.freeze({
     file,
     checksum: loaded.checksum,
+    fingerprint: fingerprint.update(geo.database?.checksum ?? '').digest('hex'),
     listen: Object.freeze({ address: raw.listen.address, tls, redirectHttp: raw.listen.redirect_http }),
     opsAddress: raw.ops.address,
     ops,
@@ -214,11 +231,12 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
     injectedHeaderNames,
     policies,
     posture,
-    countryHeader: raw.geo.country_header?.toLowerCase(),
+    geo,
     websocketRecheckMs: raw.websockets.recheck_interval,
     sessionStore: { session: raw.session, redis: raw.redis },
     session: Object.freeze({ idleMs: raw.session.idle_timeout, lifetimeMs: raw.session.lifetime }),
     auth,
+    rateLimits: Object.freeze({ login: rateLimitSpec(raw.rate_limits.login) }),
   });
 }
 

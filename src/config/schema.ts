@@ -123,6 +123,18 @@ const upstreamTls = z.strictObject({
   insecure_skip_verify: z.boolean().default(false).describe('accept any upstream certificate; for testing only'),
 });
 
+// Redis counts in whole seconds, so windows are whole seconds too.
+const rateWindow = duration.refine((ms) => ms >= 1000 && ms % 1000 === 0, 'a rate limit window is whole seconds, at least 1s, such as "1s", "1m" or "1h"');
+
+export const rateLimitSchema = z
+  .strictObject({
+    requests: z.number().int().min(1).max(1_000_000_000).describe('requests allowed per window and key'),
+    per: rateWindow.describe('the window, such as 1m'),
+    burst: z.number().int().min(1).max(1_000_000_000).optional().describe('extra requests allowed once "requests" is used up, counted over burst_per'),
+    burst_per: rateWindow.optional().describe('window of the burst allowance (default: 10 x per)'),
+  })
+  .refine((l) => l.burst_per === undefined || l.burst !== undefined, { path: ['burst_per'], message: 'burst_per needs burst' });
+
 export const routeSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'a route name is 1-63 letters, digits, ".", "_" or "-"'),
   from: routeFrom,
@@ -144,6 +156,7 @@ export const routeSchema = z.strictObject({
   allow_cors_preflight: z.boolean().default(false).describe('forward CORS preflight requests (OPTIONS with Origin and Access-Control-Request-Method) without sign-in'),
   policy: routePolicySchema.optional().describe('who may use the route: a name under policies: or an inline policy'),
   shadow_policy: routePolicySchema.optional().describe('evaluated and logged ("would deny"), never enforced'),
+  rate_limit: rateLimitSchema.optional().describe('requests per window: per signed-in user on protected routes, per client address on public ones'),
 });
 
 const geoSettings = z.strictObject({
@@ -152,6 +165,9 @@ const geoSettings = z.strictObject({
     .regex(/^[A-Za-z0-9-]+$/, 'a header name is letters, digits and "-"')
     .optional()
     .describe('request header with the ISO country code, set by a trusted proxy (CF-IPCountry, CloudFront-Viewer-Country)'),
+  database: filePath
+    .optional()
+    .describe('MaxMind-format (.mmdb) country database, e.g. GeoLite2-Country.mmdb; looked up on the client address when no trusted country header says otherwise'),
 });
 
 const websocketSettings = z.strictObject({
@@ -265,6 +281,12 @@ export const configSchema = z.strictObject({
   device_posture: devicePostureSchema(duration).optional(),
   geo: geoSettings.default({}),
   websockets: websocketSettings.default({ recheck_interval: 10_000 }),
+  rate_limits: z
+    .strictObject({
+      // Generous on purpose: an office behind one NAT address signs in through this one allowance.
+      login: rateLimitSchema.prefault({ requests: 300, per: '1m' }).describe('/.portcullis/start, callback and handoff together, per client address'),
+    })
+    .prefault({}),
   identity_provider: identityProvider.optional(),
   cookie: cookieSettings.default({ name: 'portcullis', insecure_allow_http: false }),
   ...sessionConfigSchemas().shape,

@@ -51,6 +51,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly rateLimited = new Counter({
+    name: 'portcullis_rate_limited_total',
+    help: 'Requests refused with 429 by a rate limit, by route (".portcullis" for sign-in endpoints) and scope (user or ip)',
+    labelNames: ['route', 'scope'] as const,
+    registers: [this.registry],
+  });
+
   readonly #upstreamChildren = new Map<string, Histogram.Internal<'route'>>();
 
   constructor() {
@@ -74,6 +81,10 @@ export class Metrics {
       this.#upstreamChildren.set(route, child);
     }
     child.observe(ms / 1000);
+  }
+
+  countRateLimited(route: string, scope: 'user' | 'ip'): void {
+    this.rateLimited.labels(route, scope).inc();
   }
 
   setConfig(checksum: string): void {

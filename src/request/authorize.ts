@@ -12,6 +12,7 @@ import { userFactsFromSession, type Facts } from '../policy/facts.ts';
 import type { Reason } from '../policy/reasons.ts';
 import { checkDeviceBinding, type DeviceFacts } from '../posture/index.ts';
 import { logDecision } from '../audit/decisions.ts';
+import { requestCountry } from '../geo/country.ts';
 
 export type Access =
   | { readonly kind: 'allow'; readonly id: string; readonly ticket: string; readonly session: SessionData; readonly decision: Decision }
@@ -34,10 +35,8 @@ export interface AuthorizeInput {
 }
 
 export function countryOf(req: IncomingMessage, facts: RequestFacts, config: CompiledConfig): string | undefined {
-  // Only a trusted proxy may say where the client is; anyone else could claim any country.
-  if (!config.countryHeader || !facts.peerTrusted) return undefined;
-  const value = req.headers[config.countryHeader];
-  return typeof value === 'string' && /^[A-Za-z]{2}$/.test(value) ? value.toUpperCase() : undefined;
+  // A trusted proxy's country header first, then the geo database on the (trusted-proxy-aware) client address.
+  return requestCountry(req.headers, facts, config.geo);
 }
 
 export async function authorize(input: AuthorizeInput): Promise<Access> {

@@ -21,6 +21,7 @@ import { sendDenied } from '../pages/denied.ts';
 import { withoutPortcullisCookies } from '../auth/cookies.ts';
 import { pushIdentityHeaders, ASSERTION_HEADER, ID_TOKEN_HEADER } from '../identity/inject.ts';
 import type { SessionData } from '../auth/session-data.ts';
+import { enforceRateLimit, rateLimitedDetails, LOGIN_LIMITED_PATHS, type KeyKind, type Limiter, type RateLimits } from './rate-limit.ts';
 
 /** Everything a request reads, swapped as a whole on reload: in-flight requests keep theirs. */
 export interface RuntimeState {
@@ -28,6 +29,8 @@ export interface RuntimeState {
   readonly pools: UpstreamPools;
   /** sign-in and sessions; undefined when every route is public */
   readonly auth: Auth | undefined;
+  /** the rate limiters built for this config (src/request/rate-limit.ts); absent: no limits */
+  readonly rateLimits?: RateLimits;
 }
 
 export interface HandlerDeps {
@@ -149,7 +152,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   }
 
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const { config, pools, auth } = deps.state();
+    const { config, pools, auth, rateLimits } = deps.state();
     const gate = admit(req, config);
     const rec: RequestRecord = {
       id: gate.requestId,
@@ -196,13 +199,37 @@ export function createRequestHandler(deps: HandlerDeps) {
       if (auth) return void serveEndpoint(auth, facts, requestId);
       return refuse('unknown_endpoint', 'no such Portcullis endpoint');
     }
-    if (route.public || (route.allowCorsPreflight && isCorsPreflight(req))) return send(upstreamHeaders(req, facts, route, config, requestId, auth));
+    if (route.public || (route.allowCorsPreflight && isCorsPreflight(req))) {
+      // No sign-in here, so the route's limit counts per client address.
+      const limiter = rateLimits?.forRoute(route.name);
+      if (!limiter) return send(upstreamHeaders(req, facts, route, config, requestId, auth));
+      return void limited(limiter, 'ip', facts.clientIp, facts, requestId).then(
+        (over) => {
+          if (!over && !res.destroyed) send(upstreamHeaders(req, facts, route, config, requestId, auth));
+        },
+        (err: unknown) => {
+          logger.error({ type: 'bug', request_id: requestId, error: String((err as Error)?.stack ?? err) }, 'rate limit check failed');
+          refuse('internal_error', 'exception during the rate limit check');
+        },
+      );
+    }
     if (!auth) return refuse('auth_not_configured', 'route requires sign-in');
     void authorizeAndSend(auth, facts, route, requestId);
 
+    /** Count the request; when it is over the limit, answer 429 and return true. */
+    async function limited(limiter: Limiter, kind: KeyKind, key: string, f: RequestFacts, id: string, user?: string): Promise<boolean> {
+      const retryAfterS = await enforceRateLimit(limiter, kind, key, { requestId: id, method: req.method ?? '', host: f.host, path: f.path, clientIp: f.clientIp, user }, logger, metrics);
+      if (retryAfterS === undefined) return false;
+      refuse('rate_limited', `over ${limiter.spec.requests} requests per ${limiter.spec.perS}s per ${kind}`, rateLimitedDetails(retryAfterS));
+      return true;
+    }
+
     async function serveEndpoint(a: Auth, f: RequestFacts, id: string): Promise<void> {
       rec.route = '.portcullis';
+      // Sign-in endpoints cost an identity provider round trip or a sealed cookie each: limited per address.
+      const login = LOGIN_LIMITED_PATHS.has(f.path) ? rateLimits?.login : undefined;
       try {
+        if (login && (await limited(login, 'ip', f.clientIp, f, id))) return;
         if (!(await a.handleEndpoint(req, res, f.host, f.path, f.query, id))) refuse('unknown_endpoint', 'no such Portcullis endpoint');
       } catch (err) {
         logger.error({ type: 'bug', request_id: id, error: String((err as Error)?.stack ?? err) }, 'endpoint failed');
@@ -228,6 +255,9 @@ export function createRequestHandler(deps: HandlerDeps) {
             return sendDenied(req, res, { decision: access.decision, requestId: id, routeName: r.name, user: access.session.email ?? access.session.sub });
         }
         rec.user = access.session.sub;
+        // After authorization, so the limit counts per user rather than per shared office address.
+        const limiter = rateLimits?.forRoute(r.name);
+        if (limiter && (await limited(limiter, 'user', access.session.sub, f, id, access.session.sub))) return;
         const headers = upstreamHeaders(req, f, r, config, id, a);
         await addIdentity(headers, a, access.id, access.session, r, f);
         send(headers);

@@ -102,10 +102,11 @@ const UNRESERVED = /[A-Za-z0-9\-_~]/; // '.' is handled separately: an encoded d
  * Normalize a raw path so that its meaning is unambiguous, or say why it is refused.
  * - percent-encoded unreserved characters are decoded ("/%61dmin" is "/admin" to any upstream)
  * - remaining escapes are upper-cased, "//" collapses to "/", "." and ".." segments are resolved
- * - refused: encoded "/", "\\", "." or NUL (also double-encoded), raw "\\", invalid escapes or UTF-8, ".." above the root
+ * - refused: encoded "/", "\\", "." or NUL, any double encoding of what we decode or refuse, raw "\\",
+ *   invalid escapes or UTF-8, ".." above the root, "..;" and ";x" segments, characters that NFKC folds into ASCII
  */
 export function normalizePath(raw: string): string | { reason: string } {
-  if (PLAIN_PATH.test(raw) && !raw.includes('//') && !raw.includes('/.')) return raw;
+  if (PLAIN_PATH.test(raw) && !raw.includes('//') && !raw.includes('/.') && !raw.includes('/;')) return raw;
   if (raw.includes('\\')) return { reason: 'backslash in path' };
   if (raw.includes('\0')) return { reason: 'NUL in path' };
   let decodedForCheck: string;
@@ -116,6 +117,9 @@ export function normalizePath(raw: string): string | { reason: string } {
   }
   if (decodedForCheck.includes('\0')) return { reason: 'encoded NUL in path' };
   if (/[\u0000-\u001f\u007f]/.test(decodedForCheck)) return { reason: 'control character in path' };
+  // An upstream that folds Unicode compatibility forms (NFKC) would read "／" as "/" and
+  // "ａdmin" as "admin": a path the policy never saw. Refuse characters that fold into ASCII.
+  if (/[^\u0000-\u007f]/.test(decodedForCheck) && foldsIntoAscii(decodedForCheck)) return { reason: 'Unicode compatibility character (such as a fullwidth letter or slash) in path' };
 
   let out = '';
   for (let i = 0; i < raw.length; i++) {
@@ -133,8 +137,10 @@ export function normalizePath(raw: string): string | { reason: string } {
     if (ch === '%') {
       // Double encoding: an upstream that decodes twice would see what we did not check.
       const inner = raw.slice(i + 3, i + 5);
-      if (HEX.test(inner) && ['2F', '5C', '2E', '00'].includes(inner.toUpperCase())) {
-        return { reason: 'double-encoded slash, backslash, dot or NUL in path' };
+      // Anything whose single encoding we would decode or refuse (unreserved characters,
+      // "/", "\\", ".", NUL, "%" itself) has no honest reason to arrive double-encoded.
+      if (HEX.test(inner) && isDoubleEncodingEvasion(parseInt(inner, 16))) {
+        return { reason: 'double-encoded character in path (such as %252e or %2561)' };
       }
     }
     out += byte < 0x80 && UNRESERVED.test(ch) ? ch : '%' + hex.toUpperCase();
@@ -147,6 +153,10 @@ export function normalizePath(raw: string): string | { reason: string } {
     const seg = segments[i]!;
     const last = i === segments.length - 1;
     if (seg === '' && !last) continue; // "//" collapses
+    // Tomcat and Jetty drop ";params" before resolving segments, so "/..;/admin" is "/../admin"
+    // and "/;x/admin" is "//admin" to them, but ordinary segments to us: refuse rather than guess.
+    const semicolon = seg.indexOf(';');
+    if (semicolon !== -1 && /^\.{0,2}$/.test(seg.slice(0, semicolon))) return { reason: 'empty or dot segment with a ;parameter in path' };
     if (seg === '.') {
       if (last) stack.push('');
       continue;
@@ -160,4 +170,17 @@ export function normalizePath(raw: string): string | { reason: string } {
     stack.push(seg);
   }
   return '/' + stack.join('/');
+}
+
+function isDoubleEncodingEvasion(byte: number): boolean {
+  if (byte >= 0x80) return false;
+  const ch = String.fromCharCode(byte);
+  return UNRESERVED.test(ch) || ch === '/' || ch === '\\' || ch === '.' || ch === '%' || byte === 0;
+}
+
+function foldsIntoAscii(decoded: string): boolean {
+  for (const ch of decoded) {
+    if (ch.charCodeAt(0) > 0x7f && /[\u0000-\u007f]/.test(ch.normalize('NFKC'))) return true;
+  }
+  return false;
 }

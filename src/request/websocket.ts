@@ -8,6 +8,7 @@ import { errorCatalogue, type ErrorCode } from '../errors.ts';
 import { addIdentity, admit, isReservedPath, upstreamHeaders, type HandlerDeps } from './handle.ts';
 import { pageSecurityHeaders } from '../pages/style.ts';
 import { authorize } from './authorize.ts';
+import { enforceRateLimit, type KeyKind, type Limiter } from './rate-limit.ts';
 
 export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
@@ -64,16 +65,16 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
   schedule();
 
   const handler = function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { config, auth } = deps.state();
+    const { config, auth, rateLimits } = deps.state();
     socket.on('error', () => socket.destroy());
     const gate = admit(req, config);
     const log = (status: number, error?: string, reason?: string) =>
       deps.logger.info({ type: 'access', websocket: true, request_id: gate.requestId, route: gate.route?.name ?? '', method: req.method, host: gate.facts?.host ?? '', path: gate.facts?.path ?? '', client_ip: gate.facts?.clientIp, status, error, reason }, 'websocket');
-    const refuse = (code: ErrorCode, reason: string) => {
+    const refuse = (code: ErrorCode, reason: string, retryAfterS?: number) => {
       if (socket.destroyed || !socket.writable) return;
       const entry = errorCatalogue[code];
-      const body = JSON.stringify({ error: code, status: entry.status, message: entry.title, hint: entry.hint, request_id: gate.requestId });
-      const headers = { ...pageSecurityHeaders, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': gate.requestId, connection: 'close' };
+      const body = JSON.stringify({ error: code, status: entry.status, message: entry.title, hint: entry.hint, request_id: gate.requestId, ...(retryAfterS ? { retry_after: retryAfterS } : {}) });
+      const headers = { ...pageSecurityHeaders, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), 'x-request-id': gate.requestId, ...(retryAfterS ? { 'retry-after': String(retryAfterS) } : {}), connection: 'close' };
       socket.end(`HTTP/1.1 ${entry.status} ${entry.title}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n${body}`);
       deps.metrics.countRequest(gate.route?.name ?? '', entry.status);
       log(entry.status, code, reason);
@@ -84,6 +85,21 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
     if (req.method !== 'GET') return refuse('bad_request', 'WebSocket upgrade must be GET');
     if (isReservedPath(facts.path)) return refuse('unknown_endpoint', 'no such Portcullis endpoint');
     if (!route.websockets) return refuse('websockets_disabled', 'route does not allow websockets');
+    // An upgrade counts as one request against the route's limit, like any other request.
+    const limiter = rateLimits?.forRoute(route.name);
+    const limited = async (l: Limiter, kind: KeyKind, key: string, user?: string): Promise<boolean> => {
+      const retryAfterS = await enforceRateLimit(l, kind, key, { requestId, method: req.method ?? '', host: facts.host, path: facts.path, clientIp: facts.clientIp, user, websocket: true }, deps.logger, deps.metrics);
+      if (retryAfterS !== undefined) refuse('rate_limited', `over ${l.spec.requests} requests per ${l.spec.perS}s per ${kind}`, retryAfterS);
+      return retryAfterS !== undefined;
+    };
+    if (route.public && limiter) {
+      return void limited(limiter, 'ip', facts.clientIp).then(
+        (over) => {
+          if (!over) connect(upstreamHeaders(req, facts, route, config, requestId, auth));
+        },
+        () => refuse('internal_error', 'exception during the rate limit check'),
+      );
+    }
     if (route.public) return void connect(upstreamHeaders(req, facts, route, config, requestId, auth));
     if (!auth) return refuse('auth_not_configured', 'route requires sign-in');
     // A WebSocket is authorized like any request: same session checks, policy and identity headers.
@@ -94,6 +110,7 @@ export function createUpgradeHandler(deps: HandlerDeps, open: Set<OpenWebSocket>
         if (access.kind === 'unavailable') return refuse(access.code, access.reason);
         if (access.kind === 'login') return refuse('login_required', access.reason);
         if (access.kind === 'deny') return refuse('access_denied', access.decision.reasons.filter((r) => r.outcome !== 'pass').map((r) => r.code).join(','));
+        if (limiter && (await limited(limiter, 'user', access.session.sub, access.session.sub))) return;
         const headers = upstreamHeaders(req, facts, route, config, requestId, auth);
         await addIdentity(headers, auth, access.id, access.session, route, facts);
         const recheck = async () => {
