@@ -133,7 +133,10 @@ export function idpPageHeaders(formTargets: readonly string[] = []): Record<stri
   const headers: Record<string, string> = { ...pageSecurityHeaders, 'content-type': 'text/html; charset=utf-8' };
   const origins = [...new Set(formTargets.map(originOf).filter((o): o is string => o !== undefined))];
   if (origins.length) {
-    headers['content-security-policy'] = headers['content-security-policy']!.replace("form-action 'self'", `form-action 'self' ${origins.join(' ')}`);
+    // After the application's redirect URI the chain goes on where the application sends it
+    // (Portcullis hands the session to other hosts), and browsers check every hop against
+    // form-action. The sign-in form itself only posts to this provider; leave redirects open.
+    headers['content-security-policy'] = headers['content-security-policy']!.replace("form-action 'self'; ", '');
   }
   return headers;
 }

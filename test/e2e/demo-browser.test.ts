@@ -67,6 +67,42 @@ describe('the demo in a browser', () => {
     await page.close();
   });
 
+  it('shows a contractor a clear access-denied page that says what failed and what to do', async () => {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`http://localhost:${port}/`);
+    await page.fill('#username', 'carol');
+    await page.fill('#password', 'carol-demo');
+    await Promise.all([page.waitForURL(`http://localhost:${port}/`), page.click('button[type=submit]')]);
+    const text = (await page.locator('main').textContent()) ?? '';
+    expect(text).toContain("You can't open this app right now");
+    expect(text).toContain('example.com');
+    expect(text).toContain('Request id');
+    await page.screenshot({ path: join(shots, 'access-denied.png'), fullPage: true });
+    await context.close();
+  });
+
+  it('asks an admin for the one-time code before the admin app, then lets her in', async () => {
+    const context = await browser.newContext({ viewport: { width: 1000, height: 800 } });
+    const page = await context.newPage();
+    await page.goto(`http://admin.localhost:${port}/console`);
+    await page.fill('#username', 'alice');
+    await page.fill('#password', 'alice-demo');
+    // Password only first: the admin policy needs MFA, so Portcullis sends her back to step up.
+    await page.click('button[type=submit]');
+    // Back at the provider, which now asks for the second factor.
+
+    await page.locator('h1', { hasText: 'Verify' }).waitFor({ timeout: 15_000 });
+    expect(page.url().startsWith(demo.idpIssuer)).toBe(true);
+    await page.screenshot({ path: join(shots, 'step-up.png'), fullPage: true });
+    if ((await page.inputValue('#username')) === '') await page.fill('#username', 'alice');
+    if ((await page.inputValue('#password')) === '') await page.fill('#password', 'alice-demo');
+    await page.fill('#otp', '123456');
+    await Promise.all([page.waitForURL(`http://admin.localhost:${port}/console`), page.click('button[type=submit]')]);
+    await expect(page.locator('h1').textContent()).resolves.toContain('alice@example.com');
+    await context.close();
+  });
+
   it('is readable on a phone-sized screen', async () => {
     const page = await browser.newPage({ viewport: { width: 375, height: 740 }, isMobile: true });
     await page.goto(`http://localhost:${port}/`);
