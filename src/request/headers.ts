@@ -48,6 +48,10 @@ const ALWAYS_STRIPPED = new Set([
   'x-auth-request-access-token',
   'x-id-token',
   'x-access-token',
+  // Frameworks that honour these act on a method the policy's `methods` criterion never saw.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
   'expect', // Node answers 100-continue itself; the upstream gets the body without waiting
   'host', // set by the forwarder: the upstream's or, with preserve_host, the client's
   'content-length', // passed separately so the forwarder can check it against the body

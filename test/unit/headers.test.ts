@@ -58,3 +58,10 @@ describe('headers the upstream answers with', () => {
     expect(names(Object.entries(filterResponseHeaders({ connection: 'a,  b', a: '1', b: '2', c: '3' })).flat() as string[])).toEqual(['c']);
   });
 });
+
+describe('method override headers', () => {
+  it('are never forwarded, so an upstream cannot act on a method the policy did not check', () => {
+    const out = filterRequestHeaders({ rawHeaders: ['X-HTTP-Method-Override', 'DELETE', 'x_http_method', 'PUT', 'X-Method-Override', 'PATCH', 'Accept', '*/*'], extraStripped: new Set() });
+    expect(out).toEqual(['Accept', '*/*']);
+  });
+});
