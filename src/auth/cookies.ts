@@ -54,17 +54,6 @@ export function cookiesWithPrefix(header: string | undefined, prefix: string): {
   return out;
 }
 
-/** The Cookie header without Portcullis's own cookies: the upstream must never see a session ticket. */
-export function withoutCookies(header: string, names: readonly string[]): string | undefined {
-  const kept: string[] = [];
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    const key = (eq === -1 ? part : part.slice(0, eq)).trim();
-    if (key && !names.includes(key)) kept.push(part.trim());
-  }
-  return kept.length ? kept.join('; ') : undefined;
-}
-
 export interface SetCookieOptions {
   readonly maxAgeSeconds?: number; // omitted: a browser-session cookie
   readonly domain?: string;

@@ -41,8 +41,6 @@ export interface HandlerDeps {
 }
 
 /** Paths Portcullis answers itself on every host it serves; never forwarded upstream. */
-export const RESERVED_PREFIXES = ['/.portcullis/', '/.well-known/portcullis/'];
-
 export function isReservedPath(path: string): boolean {
   return path.startsWith('/.portcullis/') || path.startsWith('/.well-known/portcullis/') || path === '/.portcullis';
 }
