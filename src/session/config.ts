@@ -35,12 +35,16 @@ function buildSchemas() {
       idle_timeout: duration.default(3_600_000).describe('a session ends after this long without a request'),
       lifetime: duration.default(43_200_000).describe('a session ends this long after sign-in, however active'),
       store: z.enum(['memory', 'redis']).default('memory').describe('memory: one instance only, sessions lost on restart; redis: shared by every instance'),
+      cache_ttl: duration
+        .default(0)
+        .describe('keep sessions read from Redis in this process for up to this long (at most 1s); revocations clear it at once through Redis pub/sub'),
       memory: z
         .strictObject({ max_sessions: z.number().int().min(1).max(10_000_000).default(100_000) })
         .prefault({})
         .describe('when full, the oldest session is dropped'),
     })
     .superRefine((session, ctx) => {
+      if (session.cache_ttl > 1000) ctx.addIssue({ code: 'custom', path: ['cache_ttl'], message: 'cache_ttl must be at most 1s, so that a revocation reaches every instance within a second even if its message is lost' });
       if (session.idle_timeout < 1000) ctx.addIssue({ code: 'custom', path: ['idle_timeout'], message: 'idle_timeout must be at least 1s' });
       if (session.idle_timeout > session.lifetime) {
         ctx.addIssue({ code: 'custom', path: ['idle_timeout'], message: 'idle_timeout must not be longer than lifetime (the session would end at lifetime anyway)' });

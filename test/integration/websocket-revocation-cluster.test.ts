@@ -21,7 +21,7 @@ beforeAll(async () => {
   a = await startLoginEnv({
     // A long interval: only the revocation message can close the socket in time.
     extra: `websockets: { recheck_interval: 1h }
-session: { store: redis }
+session: { store: redis, cache_ttl: 1s }
 redis: { url: "redis://127.0.0.1:6379/0", key_prefix: "${prefix}" }`,
     routes: `
   - name: live
@@ -67,5 +67,25 @@ describe('revocation across instances', () => {
 
     const result = await Promise.race([closed.then(() => 'closed'), new Promise((r) => setTimeout(() => r('still open'), 1000))]);
     expect(result).toBe('closed');
+  });
+
+  it('refuses a session on instance A within a second of signing out on B, although A keeps sessions in a one-second cache', async () => {
+    const browser = a.browser();
+    await browser.signIn(`http://live.test:${a.port}/.portcullis/userinfo`, alice);
+    const cookie = browser.jar.header(new URL(`http://live.test:${a.port}/`))!;
+    const status = async (port: number) => {
+      const res = await request(`http://live.test:${port}/.portcullis/userinfo`, { dispatcher: loopbackAgent, headers: { cookie, accept: 'application/json' } });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    expect(await status(a.port)).toBe(200); // now cached on A
+    const form = await request(`http://live.test:${b.port}/.portcullis/logout`, { dispatcher: loopbackAgent, headers: { cookie, accept: 'text/html' } });
+    const csrf = /name="csrf" value="([^"]+)"/.exec(await form.body.text())![1]!;
+    const out = await request(`http://live.test:${b.port}/.portcullis/logout`, { dispatcher: loopbackAgent, method: 'POST', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${encodeURIComponent(csrf)}` });
+    await out.body.dump();
+    const deadline = Date.now() + 1000;
+    let last = 200;
+    while (Date.now() < deadline && last === 200) last = await status(a.port);
+    expect(last).toBe(401);
   });
 });

@@ -1,0 +1,57 @@
+// The optional in-process session cache: it saves store reads, and any revocation clears it.
+import { describe, expect, it } from 'vitest';
+import { MemorySessionStore } from '../../src/session/memory-store.ts';
+import { SessionManager } from '../../src/session/sessions.ts';
+import { adapt } from '../../src/session/open.ts';
+import { loadConfigText } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/errors.ts';
+import type { SessionData } from '../../src/auth/session-data.ts';
+
+function counted() {
+  const store = new MemorySessionStore();
+  let gets = 0;
+  const get = store.get.bind(store);
+  store.get = async (id: string) => {
+    gets++;
+    return get(id);
+  };
+  const manager = new SessionManager({ store, lifetimes: { idleMs: 3_600_000, absoluteMs: 7_200_000 } });
+  return { store, manager, gets: () => gets };
+}
+
+const data: SessionData = { v: 1, sub: 'alice', groups: [], claims: {}, tokenExpiresAt: Date.now() + 600_000, createdAt: Date.now() };
+
+describe('the session cache', () => {
+  it('serves repeated loads from memory within its lifetime', async () => {
+    const c = counted();
+    const sessions = adapt(c.store, c.manager, 1000);
+    const { ticket } = await sessions.create(data);
+    await sessions.load(ticket);
+    await sessions.load(ticket);
+    await sessions.load(ticket);
+    expect(c.gets()).toBe(1);
+  });
+
+  it('is cleared by a revocation made anywhere, so the revoked session is not served from it', async () => {
+    const c = counted();
+    const sessions = adapt(c.store, c.manager, 1000);
+    const { ticket } = await sessions.create(data);
+    expect(await sessions.load(ticket)).toBeDefined();
+    // revoked through the store directly, as another instance or the admin API would
+    await c.manager.revokeUser('alice');
+    await new Promise((r) => setImmediate(r));
+    expect(await sessions.load(ticket)).toBeUndefined();
+  });
+
+  it('is off unless configured, and limited to one second', async () => {
+    const c = counted();
+    const sessions = adapt(c.store, c.manager);
+    const { ticket } = await sessions.create(data);
+    await sessions.load(ticket);
+    await sessions.load(ticket);
+    expect(c.gets()).toBe(2);
+    const base = 'public_url: https://a.example\nroutes: [ { name: r, from: https://a.example, to: http://127.0.0.1:1, public: true } ]\n';
+    expect(() => loadConfigText(`${base}session: { store: redis, cache_ttl: 2s }\nredis: { url: "redis://127.0.0.1:6379" }\n`, 'c.yaml', {})).toThrow(ConfigError);
+    expect(() => loadConfigText(`${base}session: { store: redis, cache_ttl: 1s }\nredis: { url: "redis://127.0.0.1:6379" }\n`, 'c.yaml', {})).not.toThrow();
+  });
+});
