@@ -9,6 +9,8 @@ export interface LoadOptions {
   readonly host: string;
   readonly connections: number;
   readonly seconds: number;
+  /** more request headers, such as a session Cookie or a device-posture token */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface LoadResult {
@@ -46,7 +48,8 @@ function run(command: string, args: string[], seconds: number): Promise<string> 
 async function runWrk(o: LoadOptions): Promise<LoadResult> {
   // One wrk thread: on a 2-core machine every extra thread takes CPU from the process measured.
   const threads = process.env.BENCH_WRK_THREADS ?? '1';
-  const out = await run(WRK, ['-t', threads, '-c', String(o.connections), '-d', `${o.seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT, '-H', `Host: ${o.host}`, o.url], o.seconds);
+  const extra = Object.entries(o.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
+  const out = await run(WRK, ['-t', threads, '-c', String(o.connections), '-d', `${o.seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT, '-H', `Host: ${o.host}`, ...extra, o.url], o.seconds);
   const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
   if (!line) throw new Error(`wrk printed no result line:\n${out}`);
   const r = JSON.parse(line.slice('BENCH_RESULT '.length)) as Record<string, number>;
@@ -64,7 +67,8 @@ async function runWrk(o: LoadOptions): Promise<LoadResult> {
 }
 
 async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
-  const out = await run(process.execPath, [AUTOCANNON, '-j', '-c', String(o.connections), '-d', String(o.seconds), '-H', `host=${o.host}`, o.url], o.seconds);
+  const extra = Object.entries(o.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
+  const out = await run(process.execPath, [AUTOCANNON, '-j', '-c', String(o.connections), '-d', String(o.seconds), '-H', `host=${o.host}`, ...extra, o.url], o.seconds);
   const r = JSON.parse(out) as { requests: { total: number }; duration: number; latency: { p50: number; p99: number }; non2xx: number; errors: number; timeouts: number };
   return {
     tool: 'autocannon',

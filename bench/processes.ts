@@ -1,7 +1,7 @@
 // Child processes of the benchmark: start, wait until ready, stop; and make sure
 // every one of them is stopped when the run ends, fails or is interrupted.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { execFile, execFileSync } from 'node:child_process';
 
 const live = new Set<ChildProcess>();
@@ -138,4 +138,60 @@ export function procStats(pid: number): ProcStats {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
   return { cpuUs: ((utime + stime) * 1_000_000) / CLOCK_TICKS, rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+}
+
+/** The process and all its descendants (a Portcullis primary and its workers; nginx's master and worker). */
+export function processTree(pid: number): number[] {
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) {
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${out[i]}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of tasks) {
+      try {
+        for (const child of readFileSync(`/proc/${out[i]}/task/${tid}/children`, 'utf8').split(' ')) if (child.trim()) out.push(Number(child));
+      } catch {
+        // thread ended meanwhile
+      }
+    }
+  }
+  return out;
+}
+
+/** procStats added up over several processes; one that has exited counts as zero. */
+export function sumProcStats(pids: readonly number[]): ProcStats {
+  let cpuUs = 0;
+  let rssBytes = 0;
+  let hwmBytes = 0;
+  for (const pid of pids) {
+    try {
+      const s = procStats(pid);
+      cpuUs += s.cpuUs;
+      rssBytes += s.rssBytes;
+      hwmBytes += s.hwmBytes;
+    } catch {
+      // exited
+    }
+  }
+  return { cpuUs, rssBytes, hwmBytes };
+}
+
+/** CPU time of this process's children that have exited and been waited for (wrk runs), microseconds. */
+export function reapedChildrenCpuUs(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[13]) + Number(fields[14])) * 1_000_000) / CLOCK_TICKS;
+}
+
+/** Busy and total CPU time of the whole machine so far (all cores, /proc/stat), microseconds. */
+export function machineCpu(): { busyUs: number; totalUs: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+  const [, ...values] = line.trim().split(/\s+/);
+  const ticks = values.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
+  const total = ticks.reduce((a, b) => a + b, 0);
+  const idle = ticks[3]! + ticks[4]!;
+  return { busyUs: ((total - idle) * 1_000_000) / CLOCK_TICKS, totalUs: (total * 1_000_000) / CLOCK_TICKS };
 }

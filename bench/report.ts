@@ -12,8 +12,19 @@ export interface Sample {
   readonly socketErrors: number; // both runs
   readonly cpuUsPerRequest: number; // process under test, high connection count
   readonly upstreamCpuUsPerRequest: number;
-  readonly rssMb: number; // after the high-connection run
+  readonly rssMb: number; // after the high-connection run, all the row's processes
   readonly peakRssMb: number;
+  /** Redis commands per request during the high-connection run (0 for rows without Redis) */
+  readonly redisCommandsPerRequest: number;
+  readonly redisCpuUsPerRequest: number;
+  /** the load generator's CPU per request */
+  readonly loadCpuUsPerRequest: number;
+  /** how busy the whole machine was during the high-connection run, % of all cores */
+  readonly machineBusyPct: number;
+  /** CPU used by processes outside this measurement (other work on the machine), % of all cores */
+  readonly othersCpuPct: number;
+  /** requests wrk counted that the upstream never saw (redirects, 401s, ...), both runs */
+  readonly notForwarded: number;
 }
 
 export interface Row {
@@ -22,6 +33,8 @@ export interface Row {
   readonly median: Sample;
   readonly vsDirect: number | null; // requests/s ratio
   readonly vsUndici: number | null;
+  readonly vsNginx: number | null;
+  readonly usesRedis: boolean;
   readonly samples: readonly Sample[];
   readonly facts?: Record<string, unknown>;
 }
@@ -37,20 +50,28 @@ export function medianSample(samples: readonly Sample[]): Sample {
   return Object.fromEntries(keys.map((k) => [k, median(samples.map((s) => s[k]))])) as unknown as Sample;
 }
 
-export function buildRows(measured: readonly { id: string; label: string; samples: Sample[]; facts?: Record<string, unknown> }[]): Row[] {
+export function buildRows(measured: readonly { id: string; label: string; usesRedis: boolean; samples: Sample[]; facts?: Record<string, unknown> }[]): Row[] {
   const medians = measured.map((m) => ({ ...m, median: medianSample(m.samples) }));
   const rpsOf = (id: string) => medians.find((m) => m.id === id)?.median.rps;
   const direct = rpsOf('direct');
   const undici = rpsOf('undici');
+  const nginx = rpsOf('nginx');
   return medians.map((m) => ({
     id: m.id,
     label: m.label,
     median: m.median,
     vsDirect: direct ? m.median.rps / direct : null,
     vsUndici: undici ? m.median.rps / undici : null,
+    vsNginx: nginx ? m.median.rps / nginx : null,
+    usesRedis: m.usesRedis,
     samples: m.samples,
     facts: m.facts,
   }));
+}
+
+/** Non-2xx answers (wrk's 4xx/5xx, or requests the upstream never saw) plus socket errors. */
+export function errorsOf(s: Sample): number {
+  return Math.max(s.badStatus, s.notForwarded) + s.socketErrors;
 }
 
 interface Column {
@@ -65,14 +86,17 @@ function columns(high: number): Column[] {
     { title: 'target', cell: (r) => r.label },
     { title: `req/s @${high}`, cell: (r) => Math.round(r.median.rps).toLocaleString('en-US') },
     { title: '÷ direct', cell: (r) => ratio(r.vsDirect) },
-    { title: '÷ undici', cell: (r) => ratio(r.vsUndici) },
+    { title: '÷ nginx', cell: (r) => ratio(r.vsNginx) },
     { title: 'p50 @1 ms', cell: (r) => ms(r.median.p50Ms1) },
     { title: 'p99 @1 ms', cell: (r) => ms(r.median.p99Ms1) },
     { title: `p50 @${high} ms`, cell: (r) => ms(r.median.p50Ms) },
     { title: `p99 @${high} ms`, cell: (r) => ms(r.median.p99Ms) },
-    { title: 'non-2xx/err', cell: (r) => String(r.median.badStatus + r.median.socketErrors) },
-    { title: 'CPU µs/req', cell: (r) => r.median.cpuUsPerRequest.toFixed(1) },
+    { title: 'errors', cell: (r) => String(errorsOf(r.median)) },
+    { title: 'CPU µs/req', cell: (r) => r.median.cpuUsPerRequest.toFixed(0) },
+    { title: 'Redis cmd/req', cell: (r) => (r.usesRedis ? r.median.redisCommandsPerRequest.toFixed(2) : '-') },
     { title: 'RSS MB', cell: (r) => r.median.rssMb.toFixed(0) },
+    { title: 'machine busy', cell: (r) => `${r.median.machineBusyPct.toFixed(0)}%` },
+    { title: 'others', cell: (r) => `${r.median.othersCpuPct.toFixed(0)}%` },
   ];
 }
 

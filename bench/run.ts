@@ -1,5 +1,8 @@
-// npm run bench: the proxy core against the same upstream served directly and through a
-// bare undici forwarder, all on loopback, each in its own process, load from wrk.
+// npm run bench: Portcullis's rows (public route, protected routes with the session in
+// memory and in Redis, a full zero-trust policy, workers: auto) against the same upstream
+// served directly, through a bare undici forwarder and through nginx (plain, and with
+// auth_request to a Redis session check), all on loopback, each in its own process, load
+// from wrk. Prints one table and writes results/latest.{json,md,svg}.
 //
 // Environment:
 //   BENCH_SECONDS=10         length of each measured run
@@ -7,21 +10,28 @@
 //   BENCH_WARMUP_SECONDS=3   one warm-up run per target before measuring (0 to skip)
 //   BENCH_CONNECTIONS=64     the high connection count (the low one is always 1)
 //   BENCH_TARGETS=a,b        only these target ids (default: all; see bench/targets.ts)
-//   BENCH_LOG=/dev/null      where Portcullis's access log goes (default: a temp file)
+//   BENCH_LOG=/dev/null      where Portcullis's log goes (default: one temp file per row)
 //   BENCH_PROFILE=1          run Node targets under --cpu-prof, profiles in bench/results/profiles
 //   BENCH_PORTCULLIS_CLI=... another checkout's src/cli.ts, to compare before and after a change
-//   BENCH_KEEP=1             keep the temp directory (configs, access log)
+//   BENCH_KEEP=1             keep the temp directory (configs, logs)
+//   BENCH_DOCS=1|0           also write the chart to docs/bench.svg (default: only for a full default run)
+//   BENCH_REDIS_URL=...      use this Redis instead of starting a private redis-server
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { installCleanup, procStats, startProcess, stopProcess, waitForPortLine, type Started } from './processes.ts';
+import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
-import { targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
-import { buildRows, consoleTable, markdownTable, type Sample } from './report.ts';
+import { measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
+import { buildRows, consoleTable, errorsOf, markdownTable, type Row, type Sample } from './report.ts';
+import { startBenchIdentity, type BenchIdentity } from './identity.ts';
+import { startBenchRedis, type BenchRedis } from './redis.ts';
+import { freePort } from './ports.ts';
+import { renderChart } from './chart.ts';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
+const DOCS_CHART = fileURLToPath(new URL('../docs/bench.svg', import.meta.url));
 
 const options = {
   seconds: positiveNumber('BENCH_SECONDS', 10),
@@ -32,6 +42,8 @@ const options = {
   profile: process.env.BENCH_PROFILE === '1',
   keep: process.env.BENCH_KEEP === '1',
 };
+/** The tracked chart in docs/ is only replaced by a run that measured everything the default way. */
+const writeDocsChart = process.env.BENCH_DOCS ? process.env.BENCH_DOCS === '1' : !options.targetIds && options.seconds >= 10 && options.repeats >= 3 && !options.profile;
 
 function positiveNumber(name: string, fallback: number, zeroOk = false): number {
   const text = process.env[name];
@@ -41,6 +53,8 @@ function positiveNumber(name: string, fallback: number, zeroOk = false): number 
   return n;
 }
 
+const round2 = (v: number) => Math.round(v * 100) / 100;
+
 function machineFacts() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   return {
@@ -48,30 +62,43 @@ function machineFacts() {
     node: process.version,
     cores: cpus().length,
     cpu_model: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? cpus()[0]?.model ?? 'unknown',
-    load_average_before: loadavg().map((v) => Math.round(v * 100) / 100),
+    load_average_before: loadavg().map(round2),
     load_tool: loadTool(),
   };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+interface Shared {
+  upstream?: Started;
+  upstreamUrl?: string;
+  redis?: BenchRedis;
+  identity?: BenchIdentity;
+}
+
 async function main(): Promise<void> {
+  const started = Date.now();
   const machine = machineFacts();
-  const selected = options.targetIds ? targets.filter((t) => options.targetIds!.includes(t.id)) : targets;
-  if (selected.length === 0) throw new Error(`BENCH_TARGETS matches none of: ${targets.map((t) => t.id).join(', ')}`);
+  const wanted = options.targetIds ? targets.filter((t) => options.targetIds!.includes(t.id)) : targets;
+  if (wanted.length === 0) throw new Error(`BENCH_TARGETS matches none of: ${targets.map((t) => t.id).join(', ')}`);
+  const skipped = wanted.filter((t) => t.available && !t.available());
+  for (const t of skipped) console.error(`bench: leaving out ${t.id}: not installed on this machine`);
+  const selected = wanted.filter((t) => !skipped.includes(t));
   const workDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const profileDir = options.profile ? join(RESULTS, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
-  let upstream: Started | undefined;
+  const shared: Shared = {};
   const running: { target: Target; run: RunningTarget }[] = [];
   let stopped = false;
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
-    // Targets first (they hold connections to the upstream), in reverse start order.
+    // Targets first (they hold connections to the upstream and Redis), in reverse start order.
     for (const { run } of [...running].reverse()) await run.stop().catch(() => {});
-    if (upstream) await stopProcess(upstream);
+    await shared.identity?.close().catch(() => {});
+    await shared.redis?.stop().catch(() => {});
+    if (shared.upstream) await stopProcess(shared.upstream);
   };
   const removeWorkDir = () => {
     if (!options.keep) rmSync(workDir, { recursive: true, force: true });
@@ -79,11 +106,22 @@ async function main(): Promise<void> {
   installCleanup(() => stopAll().then(removeWorkDir));
 
   try {
-    upstream = startProcess('upstream', process.execPath, [fileURLToPath(new URL('./upstream.ts', import.meta.url))]);
-    const upstreamUrl = `http://127.0.0.1:${await waitForPortLine(upstream)}/`;
-    const ctx: BenchContext = { upstream: { url: upstreamUrl, pid: upstream.pid }, workDir, logPath: process.env.BENCH_LOG ?? join(workDir, 'access.log'), profileDir };
+    shared.upstream = startProcess('upstream', process.execPath, [fileURLToPath(new URL('./upstream.ts', import.meta.url))]);
+    shared.upstreamUrl = `http://127.0.0.1:${await waitForPortLine(shared.upstream)}/`;
+    if (selected.some((t) => t.needs?.redis)) shared.redis = await startBenchRedis(await freePort());
+    const signIns = selected.filter((t) => t.needs?.identity).length;
+    if (signIns > 0) shared.identity = await startBenchIdentity(signIns);
+    const ctx: BenchContext = {
+      upstream: { url: shared.upstreamUrl, pid: shared.upstream.pid },
+      workDir,
+      logPath: process.env.BENCH_LOG,
+      profileDir,
+      identity: shared.identity,
+      redis: shared.redis,
+    };
 
     for (const target of selected) {
+      console.error(`bench: starting ${target.id}`);
       running.push({ target, run: await target.start(ctx) });
       await preflight(target, running.at(-1)!.run);
     }
@@ -93,7 +131,7 @@ async function main(): Promise<void> {
     if (options.warmupSeconds > 0) {
       for (const { target, run } of running) {
         console.error(`bench: warm-up ${target.id}`);
-        await runLoad({ url: run.url, host: run.host, connections: options.connections, seconds: options.warmupSeconds });
+        await runLoad({ url: run.url, host: run.host, headers: run.headers, connections: options.connections, seconds: options.warmupSeconds });
       }
     }
 
@@ -101,38 +139,36 @@ async function main(): Promise<void> {
     const samples = new Map<string, Sample[]>(running.map(({ target }) => [target.id, []]));
     for (let rep = 1; rep <= options.repeats; rep++) {
       for (const { target, run } of running) {
-        const sample = await measure(run, upstream.pid);
+        const sample = await measure(run, shared);
         samples.get(target.id)!.push(sample);
-        console.error(`bench: run ${rep}/${options.repeats} ${target.id.padEnd(18)} ${Math.round(sample.rps)} req/s, p99 ${sample.p99Ms.toFixed(2)} ms, ${sample.cpuUsPerRequest.toFixed(1)} µs CPU/req`);
+        console.error(
+          `bench: run ${rep}/${options.repeats} ${target.id.padEnd(18)} ${Math.round(sample.rps)} req/s, p99 ${sample.p99Ms.toFixed(2)} ms, ` +
+            `${sample.cpuUsPerRequest.toFixed(1)} µs CPU/req, machine ${sample.machineBusyPct.toFixed(0)}% busy (others ${sample.othersCpuPct.toFixed(0)}%)`,
+        );
       }
     }
+    const loadAfter = loadavg().map(round2);
 
     await stopAll();
     const rows = buildRows(
-      await Promise.all(running.map(async ({ target, run }) => ({ id: target.id, label: target.label, samples: samples.get(target.id)!, facts: await run.facts?.() }))),
+      await Promise.all(
+        running.map(async ({ target, run }) => ({ id: target.id, label: target.label, usesRedis: run.usesRedis, samples: samples.get(target.id)!, facts: await run.facts?.() })),
+      ),
     );
+    const minutes = (Date.now() - started) / 60_000;
+    const run = { ...machine, load_average_after: loadAfter, duration_minutes: round2(minutes), skipped: skipped.map((t) => t.id) };
 
-    const table = consoleTable(rows, options.connections);
-    console.log(`\n${table}\n`);
+    console.log(`\n${consoleTable(rows, options.connections)}\n`);
     const settings = { seconds: options.seconds, repeats: options.repeats, warmup_seconds: options.warmupSeconds, connections: [1, options.connections] };
     mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify({ machine, settings, rows }, null, 2) + '\n');
-    writeFileSync(
-      join(RESULTS, 'latest.md'),
-      `${markdownTable(rows, options.connections)}\n\n` +
-        `Medians of ${options.repeats} runs of ${options.seconds} s (${machine.load_tool}, 1 thread) on ${machine.cores} × ${machine.cpu_model}, Node ${machine.node}, ` +
-        `load average ${machine.load_average_before.join(' ')} before the run, ${machine.date.slice(0, 10)}. ` +
-        `Upstream: node:http, 1 KiB body, keep-alive. CPU µs/req is the measured process's user+system time during the ${options.connections}-connection run ` +
-        `(for "direct", the upstream's). Ratios compare requests/s.\n`,
-    );
-    console.error(`bench: wrote ${join(RESULTS, 'latest.json')} and latest.md`);
-    for (const row of rows) {
-      const lines = row.facts?.access_log_lines;
-      const served = row.samples.reduce((sum, s) => sum + s.requests, 0);
-      // Every measured request must have its access line, or the row measured a proxy that logs less than production.
-      if (typeof lines === 'number' && lines < served) console.error(`bench: ${row.id} wrote ${lines} access log lines for ${served} measured requests`);
-    }
-    const bad = rows.filter((r) => r.samples.some((s) => s.badStatus + s.socketErrors > 0));
+    writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify({ machine: run, settings, rows }, null, 2) + '\n');
+    writeFileSync(join(RESULTS, 'latest.md'), `${markdownTable(rows, options.connections)}\n\n${footnote(rows, run)}\n`);
+    const svg = renderChart(rows, { title: `Portcullis on loopback, ${run.date.slice(0, 10)}`, subtitle: chartSubtitle(rows, run) }, options.connections);
+    writeFileSync(join(RESULTS, 'latest.svg'), svg);
+    if (writeDocsChart) writeFileSync(DOCS_CHART, svg);
+    console.error(`bench: wrote ${join(RESULTS, 'latest.json')}, latest.md and latest.svg${writeDocsChart ? `, and ${DOCS_CHART}` : ''} (${minutes.toFixed(1)} minutes)`);
+    checkAccessLogs(rows);
+    const bad = rows.filter((r) => r.samples.some((s) => errorsOf(s) > 0));
     if (bad.length) {
       console.error(`bench: errors or non-2xx answers in: ${bad.map((r) => r.id).join(', ')}; these numbers are not comparable`);
       process.exitCode = 1;
@@ -143,25 +179,101 @@ async function main(): Promise<void> {
   }
 }
 
-/** One GET before any load: a fast wrong answer (a 404, an empty body) must not pass as a fast proxy. */
+function footnote(rows: readonly Row[], run: ReturnType<typeof machineFacts> & { load_average_after: number[]; duration_minutes: number; skipped: string[] }): string {
+  const busy = rows.map((r) => r.median.machineBusyPct);
+  const others = rows.map((r) => r.median.othersCpuPct);
+  const range = (v: number[]) => `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}%`;
+  return (
+    `Medians of ${options.repeats} runs of ${options.seconds} s per row and connection count (${run.load_tool}, 1 thread), rows measured in turn within one run ` +
+    `of ${run.duration_minutes.toFixed(0)} minutes on ${run.cores} × ${run.cpu_model}, Node ${run.node}, ${run.date.slice(0, 16).replace('T', ' ')} UTC. ` +
+    `Load average ${run.load_average_before.join(' ')} before and ${run.load_average_after.join(' ')} after the run. ` +
+    `"machine busy" is the share of both cores in use during the ${options.connections}-connection run (${range(busy)}); ` +
+    `"others" is the share used by processes outside the measurement (not the row's, the upstream's, Redis's or wrk's) (${range(others)}). ` +
+    `Upstream: node:http, 1 KiB body, keep-alive. CPU µs/req is user+system time of the row's processes during the ${options.connections}-connection run ` +
+    `(for "direct", the upstream's; nginx counts master and worker, plus the session check for auth_request; workers: auto counts the primary and its workers). ` +
+    `Redis cmd/req: INFO commandstats before and after that run. RSS: all the row's processes. Errors: non-2xx answers and socket errors. ` +
+    `Ratios compare requests/s.` +
+    (run.skipped.length ? ` Left out (not installed): ${run.skipped.join(', ')}.` : '')
+  );
+}
+
+function chartSubtitle(rows: readonly Row[], run: ReturnType<typeof machineFacts> & { load_average_after: number[] }): string {
+  const others = rows.map((r) => r.median.othersCpuPct);
+  return (
+    `${run.cores} shared cores (${run.cpu_model}), wrk @${options.connections} connections, medians of ${options.repeats} × ${options.seconds} s; ` +
+    `load average ${run.load_average_before[0]} → ${run.load_average_after[0]}, other work ${Math.min(...others).toFixed(0)}–${Math.max(...others).toFixed(0)}% of the machine`
+  );
+}
+
+function checkAccessLogs(rows: readonly Row[]): void {
+  for (const row of rows) {
+    const lines = row.facts?.access_log_lines;
+    const served = row.samples.reduce((sum, s) => sum + s.requests, 0);
+    // Every measured request must have its access line, or the row measured a proxy that logs less than production.
+    if (typeof lines === 'number' && lines < served) console.error(`bench: ${row.id} wrote ${lines} access log lines for ${served} measured requests`);
+  }
+}
+
+/** One GET before any load: a fast wrong answer (a redirect to sign-in, a 403, an empty body) must not pass as a fast proxy. */
 async function preflight(target: Target, run: RunningTarget): Promise<void> {
-  const res = await request(run.url, { headers: { host: run.host } });
+  const res = await request(run.url, { headers: { host: run.host, ...run.headers } });
   const body = await res.body.arrayBuffer();
   if (res.statusCode !== 200 || body.byteLength !== 1024) {
     throw new Error(`${target.id}: expected 200 with the upstream's 1024-byte body, got ${res.statusCode} with ${body.byteLength} bytes`);
   }
 }
 
-async function measure(run: RunningTarget, upstreamPid: number): Promise<Sample> {
-  const before = procStats(run.pid);
-  const upBefore = procStats(upstreamPid);
-  const high: LoadResult = await runLoad({ url: run.url, host: run.host, connections: options.connections, seconds: options.seconds });
-  const after = procStats(run.pid);
-  const upAfter = procStats(upstreamPid);
+async function upstreamServed(shared: Shared): Promise<number> {
+  const res = await request(new URL('/__bench/served', shared.upstreamUrl));
+  return ((await res.body.json()) as { served: number }).served;
+}
+
+interface Snapshot {
+  readonly target: ReturnType<typeof sumProcStats>;
+  readonly upstreamCpuUs: number;
+  readonly redisCpuUs: number;
+  readonly redisCommands: number;
+  readonly loadCpuUs: number;
+  readonly machine: { busyUs: number; totalUs: number };
+  readonly served: number;
+}
+
+async function snapshot(pids: readonly number[], shared: Shared): Promise<Snapshot> {
+  return {
+    served: await upstreamServed(shared),
+    redisCommands: shared.redis ? await shared.redis.commandsSoFar() : 0,
+    target: sumProcStats(pids),
+    upstreamCpuUs: procStats(shared.upstream!.pid).cpuUs,
+    redisCpuUs: shared.redis?.pid ? procStats(shared.redis.pid).cpuUs : 0,
+    loadCpuUs: reapedChildrenCpuUs(),
+    machine: machineCpu(),
+  };
+}
+
+async function measure(run: RunningTarget, shared: Shared): Promise<Sample> {
+  // Taken now, not at start: a worker restarted since then has a new pid.
+  const pids = measuredPids(run);
+  const isUpstream = pids.includes(shared.upstream!.pid);
+  const before = await snapshot(pids, shared);
+  const high: LoadResult = await runLoad({ url: run.url, host: run.host, headers: run.headers, connections: options.connections, seconds: options.seconds });
+  const after = await snapshot(pids, shared);
   await sleep(300);
-  const one = await runLoad({ url: run.url, host: run.host, connections: 1, seconds: options.seconds });
+  const oneBefore = await upstreamServed(shared);
+  const one = await runLoad({ url: run.url, host: run.host, headers: run.headers, connections: 1, seconds: options.seconds });
+  const oneServed = (await upstreamServed(shared)) - oneBefore;
   await sleep(300);
+
   const mb = (b: number) => b / 1024 / 1024;
+  const perRequest = (us: number) => us / high.requests;
+  const targetUs = after.target.cpuUs - before.target.cpuUs;
+  const upstreamUs = after.upstreamCpuUs - before.upstreamCpuUs;
+  const redisUs = after.redisCpuUs - before.redisCpuUs;
+  const loadUs = after.loadCpuUs - before.loadCpuUs;
+  const machineTotal = after.machine.totalUs - before.machine.totalUs;
+  const machineBusy = after.machine.busyUs - before.machine.busyUs;
+  const ours = targetUs + (isUpstream ? 0 : upstreamUs) + redisUs + loadUs;
+  // The snapshot's own INFO is counted by Redis too: one per measurement.
+  const redisCommands = Math.max(0, after.redisCommands - before.redisCommands - 1);
   return {
     rps: high.rps,
     p50Ms: high.p50Ms,
@@ -171,10 +283,16 @@ async function measure(run: RunningTarget, upstreamPid: number): Promise<Sample>
     requests: high.requests + one.requests,
     badStatus: high.badStatus + one.badStatus,
     socketErrors: high.socketErrors + one.socketErrors,
-    cpuUsPerRequest: (after.cpuUs - before.cpuUs) / high.requests,
-    upstreamCpuUsPerRequest: (upAfter.cpuUs - upBefore.cpuUs) / high.requests,
-    rssMb: mb(after.rssBytes),
-    peakRssMb: mb(after.hwmBytes),
+    cpuUsPerRequest: perRequest(targetUs),
+    upstreamCpuUsPerRequest: perRequest(upstreamUs),
+    rssMb: mb(after.target.rssBytes),
+    peakRssMb: mb(after.target.hwmBytes),
+    redisCommandsPerRequest: run.usesRedis ? redisCommands / high.requests : 0,
+    redisCpuUsPerRequest: run.usesRedis ? perRequest(redisUs) : 0,
+    loadCpuUsPerRequest: perRequest(loadUs),
+    machineBusyPct: (100 * machineBusy) / machineTotal,
+    othersCpuPct: Math.max(0, (100 * (machineBusy - ours)) / machineTotal),
+    notForwarded: Math.max(0, high.requests - (after.served - before.served)) + Math.max(0, one.requests - oneServed),
   };
 }
 

@@ -1,12 +1,20 @@
 // The rows of the benchmark. Each target starts what it needs as separate processes and
-// says where to send load (URL + Host header) and which process to measure.
-// To add a row (protected routes with sessions, nginx, nginx auth_request, ...), add a Target.
-import { closeSync, createReadStream, openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+// says where to send load (URL, Host and any other headers) and which processes to measure.
+// To add a row, add a Target here and put it in `targets` at the end of the file.
+import { closeSync, createReadStream, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
+import { Redis } from 'ioredis';
 import { request } from 'undici';
-import { startProcess, stderrOf, stopProcess, waitForPortLine, type Started } from './processes.ts';
+import { processTree, startProcess, stderrOf, stopProcess, waitForPortLine, type Started } from './processes.ts';
+import { freePort } from './ports.ts';
+import { clientIdFor, signIn, type BenchIdentity } from './identity.ts';
+import type { BenchRedis } from './redis.ts';
+import { BENCH_HOST, protectedRouteConfig, publicRouteConfig, type FullPolicy, type ProtectedRow } from './portcullis-config.ts';
+import { NGINX, nginxConfig, nginxInstalled } from './nginx.ts';
+import { SESSION_COOKIE } from './nginx-auth-check.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 /** BENCH_PORTCULLIS_CLI points the Portcullis rows at another checkout's src/cli.ts, for before/after comparisons. */
@@ -17,17 +25,27 @@ export interface BenchContext {
   readonly upstream: { readonly url: string; readonly pid: number };
   /** a fresh temp directory for configs and logs */
   readonly workDir: string;
-  /** where Portcullis writes its access log: a file in workDir, or BENCH_LOG (e.g. /dev/null) */
-  readonly logPath: string;
+  /** where every Portcullis writes its log (BENCH_LOG, e.g. /dev/null); default: one file per row in workDir */
+  readonly logPath?: string;
   /** when set, Node processes under test run with --cpu-prof and write their profiles here */
   readonly profileDir?: string;
+  /** the identity provider, started when a selected row needs sign-in */
+  readonly identity?: BenchIdentity;
+  /** the bench's private Redis, started when a selected row needs it */
+  readonly redis?: BenchRedis;
 }
 
 export interface RunningTarget {
   readonly url: string;
   readonly host: string;
-  /** the process whose CPU and memory the row reports */
+  /** more headers for every request: the session cookie, a device-posture token */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** the main process; the row's CPU and memory are those of it and all its descendants */
   readonly pid: number;
+  /** other processes that belong to this row (nginx's session check), measured with it */
+  readonly extraPids?: readonly number[];
+  /** whether the row talks to Redis, so commands per request mean something */
+  readonly usesRedis: boolean;
   stop(): Promise<void>;
   /** facts to record once the target has stopped, e.g. how many access log lines it wrote */
   facts?(): Promise<Record<string, unknown>>;
@@ -38,16 +56,18 @@ export interface Target {
   readonly id: string;
   /** the row's label in the table */
   readonly label: string;
+  /** what the run must start before this row: the identity provider, Redis */
+  readonly needs?: { readonly identity?: boolean; readonly redis?: boolean };
+  /** false when the row cannot run on this machine (nginx missing); it is then left out and said so */
+  available?(): boolean;
   start(ctx: BenchContext): Promise<RunningTarget>;
 }
-
-const BENCH_HOST = 'app.bench';
 
 export const direct: Target = {
   id: 'direct',
   label: 'direct upstream',
   async start(ctx) {
-    return { url: ctx.upstream.url, host: BENCH_HOST, pid: ctx.upstream.pid, stop: async () => {} };
+    return { url: ctx.upstream.url, host: BENCH_HOST, pid: ctx.upstream.pid, usesRedis: false, stop: async () => {} };
   },
 };
 
@@ -57,7 +77,7 @@ export const bareUndici: Target = {
   async start(ctx) {
     const proc = startProcess('reference forwarder', process.execPath, [...profileFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
     const port = await waitForPortLine(proc);
-    return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, pid: proc.pid, stop: () => stopProcess(proc) };
+    return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc) };
   },
 };
 
@@ -66,67 +86,196 @@ export const portcullisPublic: Target = {
   label: 'portcullis public route',
   async start(ctx) {
     const [port, opsPort] = [await freePort(), await freePort()];
-    const configFile = join(ctx.workDir, 'portcullis-public.yaml');
-    writeFileSync(
-      configFile,
-      `# written by bench/targets.ts
-listen: { address: "127.0.0.1:${port}" }
-ops: { address: "127.0.0.1:${opsPort}" }
-public_url: http://access.bench
-limits: { shutdown_timeout: 2s }
-log: { level: info, access_log: true }
-routes:
-  - name: public
-    from: http://${BENCH_HOST}
-    to: ${ctx.upstream.url}
-    public: true
-`,
-    );
-    // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
-    const logFd = openSync(ctx.logPath, 'a');
-    let proc: Started;
-    try {
-      proc = startProcess('portcullis', process.execPath, [...profileFlags(ctx, 'portcullis'), PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
-    } finally {
-      closeSync(logFd);
-    }
+    const proc = startPortcullis(ctx, 'portcullis-public', publicRouteConfig({ port, opsPort }, ctx.upstream.url));
     const url = `http://127.0.0.1:${port}/`;
     await waitUntilServing(proc, url, BENCH_HOST);
-    return {
-      url,
-      host: BENCH_HOST,
-      pid: proc.pid,
-      stop: () => stopProcess(proc),
-      facts: async () => ({ access_log: ctx.logPath, access_log_lines: ctx.logPath === '/dev/null' ? undefined : await countAccessLines(ctx.logPath) }),
-    };
+    return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, 'portcullis-public')) };
   },
 };
 
-/** Every row, in table order. The first two are the references the others are compared with. */
-export const targets: readonly Target[] = [direct, bareUndici, portcullisPublic];
+interface ProtectedVariant {
+  readonly id: string;
+  readonly label: string;
+  readonly store: 'memory' | 'redis';
+  readonly fullPolicy?: boolean;
+  readonly workers?: 'auto';
+}
+
+/** A protected route: start Portcullis, sign alice in through it, and send her session cookie with every request. */
+function protectedTarget(v: ProtectedVariant): Target {
+  return {
+    id: v.id,
+    label: v.label,
+    needs: { identity: true, redis: v.store === 'redis' },
+    async start(ctx) {
+      const identity = ctx.identity!;
+      const port = identity.takePort();
+      const opsPort = await freePort();
+      const keyPrefix = `portcullis-bench:${randomBytes(4).toString('hex')}:`;
+      const session: ProtectedRow['session'] = v.store === 'redis' ? { store: 'redis', url: ctx.redis!.url, keyPrefix } : { store: 'memory' };
+      const posture = v.fullPolicy ? await postureFixture(ctx.workDir, v.id) : undefined;
+      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}) };
+      const signInSettings = {
+        issuer: identity.issuer,
+        clientId: clientIdFor(port),
+        clientSecret: identity.clientSecret,
+        cookieSecret: randomBytes(32).toString('base64url'),
+        signingKeyFile: await signingKeyFile(ctx.workDir, v.id),
+      };
+      const proc = startPortcullis(ctx, v.id, protectedRouteConfig({ port, opsPort }, ctx.upstream.url, signInSettings, row));
+      const stop = async () => {
+        await stopProcess(proc);
+        if (v.store === 'redis') await ctx.redis!.deleteKeysWithPrefix(keyPrefix).catch(() => {});
+      };
+      try {
+        await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`);
+        const cookie = await signIn(`http://${BENCH_HOST}:${port}/`, identity.issuer);
+        const headers: Record<string, string> = { cookie, ...(posture ? { 'x-device-posture': posture.token } : {}) };
+        return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', stop, facts: accessLogFacts(logFileFor(ctx, v.id)) };
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+    },
+  };
+}
+
+export const protectedMemory = protectedTarget({ id: 'protected-memory', label: 'portcullis protected, session in memory', store: 'memory' });
+export const protectedRedis = protectedTarget({ id: 'protected-redis', label: 'portcullis protected, session in Redis', store: 'redis' });
+export const fullPolicy = protectedTarget({ id: 'full-policy', label: 'portcullis full policy + posture, Redis', store: 'redis', fullPolicy: true });
+export const workersAuto = protectedTarget({ id: 'workers-auto', label: 'portcullis workers: auto, Redis', store: 'redis', workers: 'auto' });
+
+/** nginx as a plain reverse proxy, or with auth_request to a Redis-backed session check. */
+function nginxTarget(id: string, label: string, withAuth: boolean): Target {
+  return {
+    id,
+    label,
+    needs: { redis: withAuth },
+    available: nginxInstalled,
+    async start(ctx) {
+      const dir = join(ctx.workDir, id);
+      mkdirSync(dir, { recursive: true });
+      const started: Started[] = [];
+      const keyPrefix = `nginx-bench:${randomBytes(4).toString('hex')}:`;
+      const stop = async () => {
+        for (const p of started.reverse()) await stopProcess(p);
+        if (withAuth) await ctx.redis!.deleteKeysWithPrefix(keyPrefix).catch(() => {});
+      };
+      try {
+        let authCheckPort: number | undefined;
+        let headers: Record<string, string> | undefined;
+        if (withAuth) {
+          const check = startProcess('nginx session check', process.execPath, [join(REPO, 'bench/nginx-auth-check.ts'), ctx.redis!.url, keyPrefix]);
+          started.push(check);
+          authCheckPort = await waitForPortLine(check);
+          const ticket = randomBytes(32).toString('base64url');
+          await seedSession(ctx.redis!.url, keyPrefix + ticket);
+          headers = { cookie: `${SESSION_COOKIE}=${ticket}` };
+        }
+        const port = await freePort();
+        const conf = join(dir, 'nginx.conf');
+        writeFileSync(conf, nginxConfig({ dir, port, upstreamUrl: ctx.upstream.url, authCheckPort, asRoot: process.getuid?.() === 0 }));
+        const nginx = startProcess('nginx', NGINX, ['-c', conf, '-p', dir]);
+        started.push(nginx);
+        const url = `http://127.0.0.1:${port}/`;
+        await waitUntilServing(nginx, url, BENCH_HOST, headers);
+        return {
+          url,
+          host: BENCH_HOST,
+          headers,
+          pid: nginx.pid,
+          extraPids: started.filter((p) => p !== nginx).map((p) => p.pid),
+          usesRedis: withAuth,
+          stop,
+        };
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+    },
+  };
+}
+
+export const nginxPlain = nginxTarget('nginx', 'nginx reverse proxy (1 worker)', false);
+export const nginxAuthRequest = nginxTarget('nginx-auth-request', 'nginx auth_request + Redis session check', true);
+
+/** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
+export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto];
 
 function profileFlags(ctx: BenchContext, name: string): string[] {
   return ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];
 }
 
-/** A port that was free a moment ago, for processes that cannot report the one they bound. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
+function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started {
+  const configFile = join(ctx.workDir, `${name}.yaml`);
+  writeFileSync(configFile, yaml);
+  // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
+  const logFd = openSync(logFileFor(ctx, name), 'a');
+  try {
+    return startProcess(name, process.execPath, [...profileFlags(ctx, name), PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+  } finally {
+    closeSync(logFd);
+  }
 }
 
-async function waitUntilServing(proc: Started, url: string, host: string, timeoutMs = 20_000): Promise<void> {
+function logFileFor(ctx: BenchContext, name: string): string {
+  return ctx.logPath ?? join(ctx.workDir, `${name}.log`);
+}
+
+/** How many access lines the row wrote: each measured request must have one (checked in run.ts). */
+function accessLogFacts(file: string): () => Promise<Record<string, unknown>> {
+  return async () => ({ access_log: file, access_log_lines: file === '/dev/null' ? undefined : await countAccessLines(file) });
+}
+
+/** An EC P-256 key for identity.assertion.signing_keys: workers need one shared key, and every row gets the same setup. */
+async function signingKeyFile(dir: string, name: string): Promise<string> {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const file = join(dir, `${name}-assertion.pem`);
+  writeFileSync(file, await exportPKCS8(privateKey), { mode: 0o600 });
+  return file;
+}
+
+/**
+ * A stand-in device-trust service: a key pair made for this run, its public key as the
+ * static posture key, and one token for alice's managed laptop. iat is now and max_age 1h,
+ * so the token stays fresh for any run; every request still has it checked (signature
+ * through Portcullis's verification cache, freshness, user, session binding).
+ */
+async function postureFixture(dir: string, name: string): Promise<{ policy: FullPolicy; token: string }> {
+  const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const postureKeyFile = join(dir, `${name}-posture.pub.pem`);
+  writeFileSync(postureKeyFile, await exportSPKI(publicKey));
+  const policy: FullPolicy = { postureKeyFile, postureIssuer: 'https://mdm.bench.example', postureAudience: 'portcullis' };
+  const now = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ device_id: 'bench-laptop-1', managed: true, disk_encrypted: true, os: 'linux', os_version: '6.1' })
+    .setProtectedHeader({ alg: 'ES256' })
+    .setSubject('alice')
+    .setIssuer(policy.postureIssuer)
+    .setAudience(policy.postureAudience)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 4 * 3600)
+    .sign(privateKey);
+  return { policy, token };
+}
+
+/** One session for the nginx check, about the size of an oauth2-proxy session (it holds the tokens too). */
+async function seedSession(redisUrl: string, key: string): Promise<void> {
+  const client = new Redis(redisUrl, { lazyConnect: true });
+  try {
+    await client.connect();
+    await client.set(key, randomBytes(2048), 'PX', 4 * 3600 * 1000);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Wait until the process answers at url (any status): a public route needs nothing else. */
+async function waitUntilServing(proc: Started, url: string, host: string, headers: Record<string, string> = {}, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with ${proc.child.exitCode} before serving:\n${stderrOf(proc)}`);
     try {
-      const res = await request(url, { headers: { host } });
+      const res = await request(url, { headers: { host, ...headers } });
       await res.body.dump();
       return;
     } catch {
@@ -134,6 +283,24 @@ async function waitUntilServing(proc: Started, url: string, host: string, timeou
     }
   }
   throw new Error(`${proc.name} did not answer on ${url} within ${timeoutMs} ms:\n${stderrOf(proc)}`);
+}
+
+/** Wait for /readyz to say 200: OIDC discovery and the Redis connection happen after the listener opens. */
+async function waitUntilReady(proc: Started, readyUrl: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with ${proc.child.exitCode} before it was ready:\n${stderrOf(proc)}`);
+    try {
+      const res = await request(readyUrl);
+      last = `HTTP ${res.statusCode}: ${(await res.body.text()).slice(0, 200)}`;
+      if (res.statusCode === 200) return;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${proc.name} was not ready at ${readyUrl} within ${timeoutMs} ms (${last}):\n${stderrOf(proc)}`);
 }
 
 async function countAccessLines(file: string): Promise<number> {
@@ -145,4 +312,9 @@ async function countAccessLines(file: string): Promise<number> {
     for (const line of lines) if (line.includes('"type":"access"')) count++;
   }
   return count;
+}
+
+/** How many processes a row's measurement covers right now. */
+export function measuredPids(run: RunningTarget): number[] {
+  return [...processTree(run.pid), ...(run.extraPids ?? []).flatMap(processTree)];
 }
