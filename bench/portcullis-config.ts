@@ -32,6 +32,8 @@ export interface ProtectedRow {
   readonly session: SessionStoreChoice;
   readonly policy: 'authenticated' | FullPolicy;
   readonly workers?: 'auto' | number;
+  /** session.cache_ttl, such as "1s" */
+  readonly sessionCache?: string;
 }
 
 function head({ port, opsPort }: Listeners, publicUrl: string): string {
@@ -68,12 +70,15 @@ cookie:
 identity:
   assertion: { signing_keys: [${JSON.stringify(signIn.signingKeyFile)}] }
 `);
+  // A row may turn on the in-process session cache; BENCH_SESSION_CACHE=1s turns it on for every row.
+  const ttl = row.sessionCache ?? process.env.BENCH_SESSION_CACHE;
+  const cache = ttl ? `, cache_ttl: ${ttl}` : '';
   if (row.session.store === 'redis') {
-    lines.push(`session: { store: redis }
+    lines.push(`session: { store: redis${cache} }
 redis: { url: "${row.session.url}", key_prefix: "${row.session.keyPrefix}" }
 `);
   } else {
-    lines.push('session: { store: memory }\n');
+    lines.push(`session: { store: memory${cache} }\n`);
   }
   let policy = '{ allow: [ { authenticated: true } ] }';
   if (row.policy !== 'authenticated') {

@@ -99,6 +99,7 @@ interface ProtectedVariant {
   readonly store: 'memory' | 'redis';
   readonly fullPolicy?: boolean;
   readonly workers?: 'auto';
+  readonly sessionCache?: string;
 }
 
 /** A protected route: start Portcullis, sign alice in through it, and send her session cookie with every request. */
@@ -114,7 +115,7 @@ function protectedTarget(v: ProtectedVariant): Target {
       const keyPrefix = `portcullis-bench:${randomBytes(4).toString('hex')}:`;
       const session: ProtectedRow['session'] = v.store === 'redis' ? { store: 'redis', url: ctx.redis!.url, keyPrefix } : { store: 'memory' };
       const posture = v.fullPolicy ? await postureFixture(ctx.workDir, v.id) : undefined;
-      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}) };
+      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}), ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}) };
       const signInSettings = {
         issuer: identity.issuer,
         clientId: clientIdFor(port),
@@ -143,6 +144,8 @@ function protectedTarget(v: ProtectedVariant): Target {
 export const protectedMemory = protectedTarget({ id: 'protected-memory', label: 'portcullis protected, session in memory', store: 'memory' });
 export const protectedRedis = protectedTarget({ id: 'protected-redis', label: 'portcullis protected, session in Redis', store: 'redis' });
 export const fullPolicy = protectedTarget({ id: 'full-policy', label: 'portcullis full policy + posture, Redis', store: 'redis', fullPolicy: true });
+export const cachedRedis = protectedTarget({ id: 'protected-redis-cache', label: 'portcullis protected, Redis + 1s session cache', store: 'redis', sessionCache: '1s' });
+export const cachedFullPolicy = protectedTarget({ id: 'full-policy-cache', label: 'portcullis full policy + posture, Redis + cache', store: 'redis', fullPolicy: true, sessionCache: '1s' });
 export const workersAuto = protectedTarget({ id: 'workers-auto', label: 'portcullis workers: auto, Redis', store: 'redis', workers: 'auto' });
 
 /** nginx as a plain reverse proxy, or with auth_request to a Redis-backed session check. */
@@ -200,7 +203,7 @@ export const nginxPlain = nginxTarget('nginx', 'nginx reverse proxy (1 worker)',
 export const nginxAuthRequest = nginxTarget('nginx-auth-request', 'nginx auth_request + Redis session check', true);
 
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
-export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto];
+export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, cachedRedis, fullPolicy, cachedFullPolicy, nginxAuthRequest, workersAuto];
 
 function profileFlags(ctx: BenchContext, name: string): string[] {
   return ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];

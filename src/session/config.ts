@@ -37,7 +37,7 @@ function buildSchemas() {
       store: z.enum(['memory', 'redis']).default('memory').describe('memory: one instance only, sessions lost on restart; redis: shared by every instance'),
       cache_ttl: duration
         .default(0)
-        .describe('keep sessions read from Redis in this process for up to this long (at most 1s); revocations clear it at once through Redis pub/sub'),
+        .describe('keep opened sessions in this process for up to this long (at most 1s; 0 turns it off); revocations clear it at once, through Redis pub/sub on every instance'),
       memory: z
         .strictObject({ max_sessions: z.number().int().min(1).max(10_000_000).default(100_000) })
         .prefault({})

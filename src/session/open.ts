@@ -18,16 +18,16 @@ export async function openSessions(config: CompiledConfig, logger: Logger): Prom
 export function openSessionLayer(config: CompiledConfig, logger: Logger): { sessions: Sessions; manager: SessionManager } {
   const store: SessionStore = createSessionStore(config.sessionStore, logger.child({ component: 'session-store' }));
   const manager = new SessionManager({ store, lifetimes: { idleMs: config.session.idleMs, absoluteMs: config.session.lifetimeMs } });
-  // A cache only saves something when the store is remote.
-  const cacheTtlMs = config.sessionStore.session.store === 'redis' ? config.sessionStore.session.cache_ttl : 0;
-  return { sessions: adapt(store, manager, cacheTtlMs), manager };
+  // Opening a session (key derivation, decryption, decompression) costs more than the rest of
+  // a request, and with Redis a round trip too: keep opened sessions for a moment.
+  return { sessions: adapt(store, manager, config.sessionStore.session.cache_ttl), manager };
 }
 
 type Loaded = { id: string; data: AuthSessionData };
 
 /**
- * Sessions read from a remote store may be kept in this process for up to cacheTtlMs (at most
- * a second), saving a Redis round trip and an unseal on most requests. Any revocation, here or
+ * Opened sessions may be kept in this process for up to cacheTtlMs (at most a second), saving
+ * the unseal (and with Redis a round trip) on most requests. Any revocation, here or
  * on another instance (pub/sub), clears the cache; the short lifetime bounds the damage of a
  * lost message. Only sessions that exist are cached, so a new sign-in is visible at once.
  */

@@ -43,7 +43,7 @@ describe('the session cache', () => {
     expect(await sessions.load(ticket)).toBeUndefined();
   });
 
-  it('is off unless configured, and limited to one second', async () => {
+  it('is off with a TTL of 0, and limited to one second', async () => {
     const c = counted();
     const sessions = adapt(c.store, c.manager);
     const { ticket } = await sessions.create(data);
