@@ -71,7 +71,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<Demo> {
     process.stdout.write(`
   Portcullis demo is running (for evaluation only).
 
-    Open      http://localhost:${port}/              the demo app, sign-in required
+    Open      http://localhost:${port}/              the demo app: staff of example.com (alice, bob);
+                                                     carol and mallory see why they are refused
+              http://admin.localhost:${port}/        the "admin console": admins only, with MFA
+                                                     (alice is asked for her one-time code)
               http://public.localhost:${port}/       the same app on a public route
     Sign in   with one of the demo users:
 ${users}
