@@ -192,6 +192,9 @@ export function clientFor(options: RedisStoreOptions): Client {
     clusterRetryStrategy: quickRetry,
     scripts: SCRIPTS,
     redisOptions: { ...nodeOptions, username: target.username, password: target.password },
+    // With TLS, connect by the configured host names: managed clusters (ElastiCache) present
+    // certificates for those names, not for the node IPs a DNS lookup would turn them into.
+    ...(options.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
   };
   return new Cluster(
     target.nodes.map(({ host, port }) => ({ host, port })),
