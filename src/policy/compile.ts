@@ -76,7 +76,13 @@ const ORDER: readonly (keyof RawCriteria)[] = [
   'mfa', 'acr', 'max_auth_age', 'country', 'network', 'time', 'device',
 ];
 
-/** A route with no `policy` lets in anyone who is signed in, as before policies existed. */
+/** What a route whose policy could not be resolved gets: no allow rule, so every request is refused. */
+const NOBODY: CompiledPolicy = Object.freeze({ name: '(unresolved policy: nobody)', allow: Object.freeze([]), deny: Object.freeze([]) });
+
+/**
+ * compilePolicies on its own gives a route without `policy` this one; the proxy's configuration
+ * refuses such a route (src/config/compile.ts), so only explain/test tooling sees it.
+ */
 export const DEFAULT_POLICY_NAME = '(default: any signed-in user)';
 
 function capitalize(s: string): string {
@@ -237,7 +243,9 @@ export function compilePolicies(raw: PolicyConfigInput, report: Report): Compile
     }
     const policy = route.policy === undefined ? defaultPolicy : resolve(route.policy, route.name, ['routes', i, 'policy'], 'inline');
     const shadow = route.shadow_policy === undefined ? undefined : resolve(route.shadow_policy, route.name, ['routes', i, 'shadow_policy'], 'inline shadow');
-    const rp: RoutePolicy = Object.freeze({ policy: policy ?? defaultPolicy, shadow });
+    // An unknown policy name was reported above and the config is rejected; should this ever
+    // be used anyway, the route lets nobody in rather than falling back to something looser.
+    const rp: RoutePolicy = Object.freeze({ policy: policy ?? NOBODY, shadow });
     byRoute.set(route.name, rp);
     return rp;
   });

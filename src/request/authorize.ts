@@ -34,11 +34,6 @@ export interface AuthorizeInput {
   readonly websocket?: boolean;
 }
 
-export function countryOf(req: IncomingMessage, facts: RequestFacts, config: CompiledConfig): string | undefined {
-  // A trusted proxy's country header first, then the geo database on the (trusted-proxy-aware) client address.
-  return requestCountry(req.headers, facts, config.geo);
-}
-
 export async function authorize(input: AuthorizeInput): Promise<Access> {
   const { req, facts, route, config, auth, requestId, logger } = input;
   const result = await auth.authenticate(req);
@@ -54,7 +49,8 @@ export async function authorize(input: AuthorizeInput): Promise<Access> {
       logger.warn({ type: 'posture', request_id: requestId, client_ip: facts.clientIp, peer: facts.peer }, 'device posture headers from an untrusted peer were ignored');
     }
   }
-  const country = countryOf(req, facts, config);
+  // A trusted proxy's country header first, then the geo database on the (trusted-proxy-aware) client address.
+  const country = requestCountry(req.headers, facts, config.geo);
   const context = {
     requestId,
     route: route.name,

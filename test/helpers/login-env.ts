@@ -1,21 +1,11 @@
 // A full sign-in environment on loopback: the demo identity provider, an echo
 // upstream and Portcullis in front of it with public_url on 127.0.0.1:PORT.
-import { createServer, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startDemoIdp, type DemoIdp, type DemoIdpOptions } from '../../src/demo/idp.ts';
-import { startProxy, startUpstream, type Running, type Upstream } from './servers.ts';
+import { freePort, startProxy, startUpstream, type Running, type Upstream } from './servers.ts';
 import { Browser } from './browser.ts';
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface LoginEnv {
   readonly idp: DemoIdp;

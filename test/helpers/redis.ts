@@ -58,13 +58,8 @@ export async function dumpKeys(prefix: string, url = SHARED_REDIS_URL): Promise<
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { freePort } from './servers.ts';
+import { freePort } from './servers.ts';
 
 /** One PING over a fresh socket; true on +PONG. */
 export async function redisAnswers(port: number, timeoutMs = 500): Promise<boolean> {

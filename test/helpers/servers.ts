@@ -42,6 +42,15 @@ export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream
   };
 }
 
+/** A port that was just free on 127.0.0.1 (nothing listens there until someone binds it). */
+export async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 export function tempDir(prefix = 'portcullis-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }

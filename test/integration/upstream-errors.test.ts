@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { baseConfig, rawRequest, parseRawResponse, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
+import { baseConfig, freePort, rawRequest, parseRawResponse, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
 
 let slow: Upstream;
 let healthy: Upstream;
@@ -12,15 +12,6 @@ let resetter: net.Server;
 let closedPort: number;
 let proxy: Running;
 let uploadsAborted = 0;
-
-/** A port that was just free: nothing listens there, so connecting is refused. */
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 beforeAll(async () => {
   closedPort = await freePort();
