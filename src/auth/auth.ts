@@ -180,7 +180,8 @@ export class Auth {
     // One refresh per session across every instance: refresh tokens often rotate, and two
     // concurrent refreshes with the same token would make the provider revoke the grant.
     const locked = await this.#sessions.withLock(`refresh:${id}`, this.#c.settings.idp.timeoutMs * 3, async (): Promise<RefreshOutcome> => {
-      const current = await this.#sessions.load(ticket);
+      // Another instance may have refreshed a moment ago: compare with the store, not a cached copy.
+      const current = await this.#sessions.load(ticket, { fresh: true });
       if (!current) return { kind: 'ended', reason: 'session ended during refresh' };
       if ((current.data.refreshedAt ?? 0) !== (data.refreshedAt ?? 0)) return { kind: 'ok', data: current.data };
       let tokens: Awaited<ReturnType<OidcClient['refresh']>>;

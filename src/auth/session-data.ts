@@ -32,8 +32,11 @@ export interface SessionData {
 /** What the login and request paths need from the session layer. */
 export interface Sessions {
   create(data: SessionData): Promise<{ ticket: string; id: string }>;
-  /** undefined: no such session (unknown, expired, tampered). Throws when the store is unreachable. */
-  load(ticket: string): Promise<{ id: string; data: SessionData } | undefined>;
+  /**
+   * undefined: no such session (unknown, expired, tampered). Throws when the store is unreachable.
+   * fresh: read the store even if this process holds a copy from the last second (before a refresh).
+   */
+  load(ticket: string, options?: { fresh?: boolean }): Promise<{ id: string; data: SessionData } | undefined>;
   /** false when the session no longer exists (revoked meanwhile): it is not brought back */
   update(ticket: string, data: SessionData): Promise<boolean>;
   revoke(ticket: string): Promise<void>;

@@ -36,8 +36,8 @@ function buildSchemas() {
       lifetime: duration.default(43_200_000).describe('a session ends this long after sign-in, however active'),
       store: z.enum(['memory', 'redis']).default('memory').describe('memory: one instance only, sessions lost on restart; redis: shared by every instance'),
       cache_ttl: duration
-        .default(0)
-        .describe('keep opened sessions in this process for up to this long (at most 1s; 0 turns it off); revocations clear it at once, through Redis pub/sub on every instance'),
+        .default(1000)
+        .describe('keep opened sessions in this process for up to this long (at most 1s; 0 turns it off); revocations clear it at once, through Redis pub/sub on every instance, and it is not used while Redis or the subscription is down'),
       memory: z
         .strictObject({ max_sessions: z.number().int().min(1).max(10_000_000).default(100_000) })
         .prefault({})

@@ -24,32 +24,53 @@ export function openSessionLayer(config: CompiledConfig, logger: Logger): { sess
 }
 
 type Loaded = { id: string; data: AuthSessionData };
+type Cached = { value: Loaded; until: number; epoch: number };
+
+/** Enough for every session active within a second on a busy instance; a bound, not a tuning knob. */
+const MAX_CACHED = 10_000;
 
 /**
- * Opened sessions may be kept in this process for up to cacheTtlMs (at most a second), saving
- * the unseal (and with Redis a round trip) on most requests. Any revocation, here or
- * on another instance (pub/sub), clears the cache; the short lifetime bounds the damage of a
- * lost message. Only sessions that exist are cached, so a new sign-in is visible at once.
+ * Opened sessions are kept in this process for up to cacheTtlMs (at most a second), saving
+ * the unseal (and with Redis a round trip) on most requests. Every revocation, here or on
+ * another instance (pub/sub), clears the cache. While the store cannot promise that a
+ * revocation would reach this instance (cacheEpoch undefined: Redis or the subscription is
+ * down or reconnecting) the cache is not used at all, so an unreachable Redis still refuses
+ * at once; after a reconnect nothing cached before it is trusted. The lifetime bounds what a
+ * lost message could cost. Only sessions that exist are cached, so a new sign-in is visible at once.
  */
 export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs = 0): Sessions {
-  const cache = cacheTtlMs > 0 ? new Map<string, { value: Loaded; until: number }>() : undefined;
+  const cache = cacheTtlMs > 0 ? new Map<string, Cached>() : undefined;
   if (cache) store.onRevoked?.(() => cache.clear());
+  // A store that is not shared (memory) sees every revocation itself.
+  const epochOf = store.cacheEpoch ? () => store.cacheEpoch!() : () => 0;
   const forget = (ticket: string) => cache?.delete(ticket);
+
+  const remember = (ticket: string, value: Loaded, now: number, epoch: number) => {
+    // Entries go in at the end, so the map is in expiry order: drop the expired from the front.
+    cache!.delete(ticket);
+    for (const [key, entry] of cache!) {
+      if (entry.until > now && cache!.size < MAX_CACHED) break;
+      cache!.delete(key);
+    }
+    cache!.set(ticket, { value, until: now + cacheTtlMs, epoch });
+  };
+
   return {
     create: (data) => manager.create(data as unknown as Parameters<SessionManager['create']>[0]),
-    load: async (ticket) => {
-      const now = Date.now();
-      const hit = cache?.get(ticket);
-      if (hit && hit.until > now) return hit.value;
-      const s = await manager.load<AuthSessionData & Record<string, unknown>>(ticket);
-      const value = s ? { id: s.id, data: s.data } : undefined;
-      if (cache) {
-        if (!value) cache.delete(ticket);
-        else {
-          if (cache.size >= 10_000) cache.delete(cache.keys().next().value!);
-          cache.set(ticket, { value, until: now + cacheTtlMs });
-        }
+    load: async (ticket, options) => {
+      if (!cache) return open(manager, ticket);
+      const epoch = epochOf();
+      if (epoch === undefined) {
+        cache.clear();
+        return open(manager, ticket);
       }
+      const now = Date.now();
+      const hit = options?.fresh ? undefined : cache.get(ticket);
+      if (hit && hit.until > now && hit.epoch === epoch) return hit.value;
+      const value = await open(manager, ticket);
+      if (!value) cache.delete(ticket);
+      // Cached under the epoch from before the read: a reconnect during it makes the entry useless.
+      else if (epochOf() === epoch) remember(ticket, value, Date.now(), epoch);
       return value;
     },
     update: (ticket, data) => {
@@ -74,4 +95,9 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
     onRevoked: (callback) => store.onRevoked?.(callback),
     close: () => store.close(),
   };
+}
+
+async function open(manager: SessionManager, ticket: string): Promise<Loaded | undefined> {
+  const s = await manager.load<AuthSessionData & Record<string, unknown>>(ticket);
+  return s ? { id: s.id, data: s.data } : undefined;
 }

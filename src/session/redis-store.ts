@@ -218,6 +218,9 @@ export class RedisSessionStore implements SessionStore {
   readonly #logger: StoreLogger | undefined;
   #down = false;
   #subscriber: Client | undefined;
+  #subscribed = false;
+  /** bumped whenever revocation messages could have been missed (see cacheEpoch) */
+  #epoch = 0;
 
   constructor(options: RedisStoreOptions) {
     this.keyPrefix = options.keyPrefix ?? 'portcullis:';
@@ -234,7 +237,10 @@ export class RedisSessionStore implements SessionStore {
         'session store (Redis) unreachable: requests that need a session are answered 503 until it is back; retrying every second',
       );
     });
+    // Any reconnect (a restart, a Sentinel fail-over) may have lost revocation messages.
+    this.#client.on('close', () => void this.#epoch++);
     this.#client.on('ready', () => {
+      this.#epoch++;
       if (!this.#down) return;
       this.#down = false;
       this.#logger?.info({}, 'session store (Redis) reachable again');
@@ -317,7 +323,31 @@ export class RedisSessionStore implements SessionStore {
     sub.on('message', (channel: string) => {
       if (channel === this.#revocationChannel) callback();
     });
-    sub.subscribe(this.#revocationChannel).catch(() => undefined);
+    if (sub.listenerCount('close') === 0) {
+      // While the subscription is down, messages are lost: caches must not trust what they hold.
+      sub.on('close', () => {
+        this.#subscribed = false;
+        this.#epoch++;
+      });
+      // ioredis sends SUBSCRIBE again as it becomes ready; the instant until Redis has it is
+      // covered by the cache's one-second lifetime.
+      sub.on('ready', () => {
+        this.#epoch++;
+        this.#subscribed = true;
+      });
+    }
+    sub.subscribe(this.#revocationChannel).then(
+      () => {
+        this.#epoch++;
+        this.#subscribed = true;
+      },
+      () => undefined,
+    );
+  }
+
+  cacheEpoch(): number | undefined {
+    const ready = this.#subscribed && this.#subscriber?.status === 'ready' && this.#client.status === 'ready';
+    return ready ? this.#epoch : undefined;
   }
 
   async list(filter: SessionFilter): Promise<SessionSummary[]> {

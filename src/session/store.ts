@@ -66,6 +66,13 @@ export interface SessionStore {
    * WebSockets are checked at once instead of at their next interval.
    */
   onRevoked?(callback: () => void): void;
+  /**
+   * For the in-process cache of opened sessions: a number that stays the same while every
+   * revocation is sure to reach onRevoked here, and undefined while it is not (a connection
+   * down, or back but not yet resubscribed). A store without it lives in this process, where
+   * every revocation is seen.
+   */
+  cacheEpoch?(): number | undefined;
 }
 
 /**

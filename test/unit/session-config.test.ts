@@ -19,7 +19,7 @@ const quietLogger = { warn: () => undefined, info: () => undefined };
 describe('session config', () => {
   it('defaults to an in-memory store with 1h idle timeout and 12h lifetime', () => {
     expect(schema.parse({})).toEqual({
-      session: { idle_timeout: 3_600_000, lifetime: 43_200_000, store: 'memory', cache_ttl: 0, memory: { max_sessions: 100_000 } },
+      session: { idle_timeout: 3_600_000, lifetime: 43_200_000, store: 'memory', cache_ttl: 1000, memory: { max_sessions: 100_000 } },
     });
   });
 
