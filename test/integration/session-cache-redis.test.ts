@@ -85,7 +85,7 @@ describe('the session cache over Redis', () => {
     const admin = new Redis(redis.url);
     try {
       // Drop the subscriber connection, as a network blip would: messages sent meanwhile are lost.
-      await admin.client('KILL', 'TYPE', 'pubsub');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
       await until(() => a.store.cacheEpoch() === undefined);
       const before = a.reads();
       await a.sessions.load(ticket);
@@ -112,8 +112,8 @@ describe('the session cache over Redis', () => {
     try {
       // Kill every connection of this instance and delete the record behind its back, with no
       // message: as if the revocation happened while it was disconnected.
-      await admin.client('KILL', 'TYPE', 'pubsub');
-      await admin.client('KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub');
+      await admin.call('CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes');
       await admin.del(a.store.sessionKey(id));
       await until(() => a.store.cacheEpoch() !== undefined && a.store.cacheEpoch() !== epoch);
       expect(await a.sessions.load(ticket)).toBeUndefined();

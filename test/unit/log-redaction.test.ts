@@ -23,3 +23,36 @@ describe('log redaction', () => {
     expect(headers.authorization).toBe('Bearer secret-access-token');
   });
 });
+
+describe('the fast path for plain records', () => {
+  // Lines the hot path writes (access and decision lines) skip pino's serializer; they must be
+  // the bytes pino itself would write, and anything needing redaction must still be redacted.
+  it('writes nested decision-like records exactly as pino would', async () => {
+    const { pino } = await import('pino');
+    const fast = join(tempDir(), 'fast.jsonl');
+    const logger = createLogger({ level: 'info', destination: fast, sync: true });
+    const plain: string[] = [];
+    const reference = pino({ level: 'info', base: { service: 'portcullis' }, timestamp: false, formatters: { level: (label) => ({ level: label }) } }, { write: (line: string) => void plain.push(line) });
+    const records = [
+      { type: 'decision', request_id: 'r1', reasons: [{ criterion: 'groups', outcome: 'pass', code: 'groups-matched', rule: undefined }], shadow: { policy: 'p', would: undefined, reasons: [] }, path: '/a"b\\c\u2028', n: 1.5, ok: true },
+      { type: 'access', status: 200, user: undefined, empty: {}, list: ['a', 'b'] },
+      { type: 'odd', nested: { deeper: { deepest: { tooDeep: 1 } } } },
+    ];
+    for (const record of records) {
+      logger.info(record, 'message "quoted"');
+      reference.info(record, 'message "quoted"');
+    }
+    const withoutTime = (line: string) => line.replace(/,"time":"[^"]+"/, '');
+    const lines = readFileSync(fast, 'utf8').trim().split('\n').map(withoutTime);
+    expect(lines).toEqual(plain.map((l) => l.trim()));
+  });
+
+  it('still redacts a secret-named field inside a nested object', () => {
+    const file = join(tempDir(), 'nested.jsonl');
+    const logger = createLogger({ level: 'info', destination: file, sync: true });
+    logger.info({ type: 'decision', reasons: [{ code: 'x' }], session: { access_token: 'nested-secret' } }, 'line');
+    const text = readFileSync(file, 'utf8');
+    expect(text).not.toContain('nested-secret');
+    expect(text).toContain('"code":"x"');
+  });
+});
