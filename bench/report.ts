@@ -102,14 +102,219 @@ function columns(high: number): Column[] {
 
 export function consoleTable(rows: readonly Row[], high: number): string {
   const cols = columns(high);
-  const cells = [cols.map((c) => c.title), ...rows.map((r) => cols.map((c) => c.cell(r)))];
-  const widths = cols.map((_, i) => Math.max(...cells.map((line) => line[i]!.length)));
-  const fmt = (line: string[]) => line.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
-  return [fmt(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(fmt)].join('\n');
+  return aligned([cols.map((c) => c.title), ...rows.map((r) => cols.map((c) => c.cell(r)))]);
 }
 
 export function markdownTable(rows: readonly Row[], high: number): string {
   const cols = columns(high);
-  const line = (values: string[]) => `| ${values.join(' | ')} |`;
-  return [line(cols.map((c) => c.title)), line(cols.map((_, i) => (i === 0 ? '---' : '---:'))), ...rows.map((r) => line(cols.map((c) => c.cell(r))))].join('\n');
+  return markdown([cols.map((c) => c.title), ...rows.map((r) => cols.map((c) => c.cell(r)))]);
+}
+
+/** A title line and data lines as an aligned text table: the first column left, the others right. */
+function aligned(cells: readonly string[][]): string {
+  const widths = cells[0]!.map((_, i) => Math.max(...cells.map((line) => line[i]!.length)));
+  const fmt = (line: readonly string[]) => line.map((v, i) => (i === 0 ? v.padEnd(widths[i]!) : v.padStart(widths[i]!))).join('  ');
+  return [fmt(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(fmt)].join('\n');
+}
+
+function markdown(cells: readonly string[][]): string {
+  const line = (values: readonly string[]) => `| ${values.join(' | ')} |`;
+  return [line(cells[0]!), line(cells[0]!.map((_, i) => (i === 0 ? '---' : '---:'))), ...cells.slice(1).map(line)].join('\n');
+}
+
+// --- the soak (bench/soak.ts): memory over a long run at the high connection count ---
+
+/** One reading during a soak: the first is taken after warm-up, before any measured load; the others after each slice. */
+export interface SoakPoint {
+  /** seconds since the first slice started (0 for the reading before it) */
+  readonly seconds: number;
+  /** resident memory of the target's processes (/proc/PID/status VmRSS), MiB */
+  readonly rssMib: number;
+  /** V8 heap committed, from the ops listener's /metrics; null when not a Portcullis */
+  readonly heapTotalMib: number | null;
+  /** V8 heap in use, from /metrics (no GC forced: includes garbage not yet collected) */
+  readonly heapUsedMib: number | null;
+  /**
+   * V8 old space in use: where anything that lives on (a leak) ends up. Steadier than heap
+   * used, which swings with the young generation's garbage; still includes old garbage
+   * until the next major GC.
+   */
+  readonly oldSpaceUsedMib: number | null;
+  /** committed size of each V8 heap space (new_space, old_space, code_space, ...), from /metrics */
+  readonly heapSpacesMib: Readonly<Record<string, number>> | null;
+  /** memory outside the V8 heap held by JS objects (Buffers), from /metrics */
+  readonly externalMib: number | null;
+  // The figures of the slice that ended at this reading; null for the reading before the first slice.
+  readonly rps: number | null;
+  readonly cpuUsPerRequest: number | null;
+  /** non-2xx answers, requests the upstream never saw, and socket errors */
+  readonly errors: number | null;
+  readonly machineBusyPct: number | null;
+}
+
+export interface SoakVerdict {
+  readonly rssBeforeMib: number;
+  readonly rssAfterMib: number;
+  readonly growthMib: number;
+  readonly growthPct: number;
+  /** the trend is fitted through the readings from here to the end of the run (see soakVerdict) */
+  readonly trendFromSeconds: number;
+  readonly trendReadings: number;
+  /** the reading at which V8's young generation last changed its committed size (warm-up), if the readings show it */
+  readonly youngGeneration: { readonly settledAtSeconds: number; readonly fromMib: number; readonly toMib: number } | null;
+  /** least-squares slope of RSS over the trend's readings, MiB per minute; null with fewer than 3 readings */
+  readonly trendRssMibPerMinute: number | null;
+  /** what that slope adds up to over the trend's length, MiB */
+  readonly trendRssFitMib: number | null;
+  /** that slope spread over the requests served meanwhile, bytes per request */
+  readonly trendRssBytesPerRequest: number | null;
+  /** the same slope for V8's old space in use */
+  readonly trendOldSpaceMibPerMinute: number | null;
+  /** the slope above which the trend counts as growth, MiB per minute */
+  readonly slopeLimitMibPerMinute: number;
+  /** and what it must add up to over the trend as well, MiB (SOAK_NOISE_MIB) */
+  readonly noiseMib: number;
+  /** null: too few readings after warm-up to say */
+  readonly grew: boolean | null;
+}
+
+export interface Soak {
+  readonly id: string;
+  readonly label: string;
+  readonly connections: number;
+  readonly warmupSeconds: number;
+  readonly sliceSeconds: number;
+  readonly points: readonly SoakPoint[];
+  readonly verdict: SoakVerdict;
+}
+
+/** Least-squares slope of y over x; 0 with fewer than two distinct x. */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i]! - mx) * (ys[i]! - my);
+    sxx += (xs[i]! - mx) ** 2;
+  }
+  return sxx === 0 ? 0 : sxy / sxx;
+}
+
+/**
+ * RSS readings of a Node process under load move by a few MiB either way as V8 commits and
+ * releases pages (large objects, code space), so over a short trend a slope is only
+ * growth when the RSS it adds is more than this as well. A 60-second soak therefore sees a
+ * leak from about 4 MiB a minute up; a slower one needs a longer BENCH_SOAK_SECONDS.
+ */
+export const SOAK_NOISE_MIB = 2;
+
+/** Fewer readings than this after warm-up give no trend. */
+const MIN_TREND_READINGS = 3;
+
+/**
+ * Before against after, and the trend after warm-up. Growth in the first slices is warm-up
+ * (JIT code, pools, and V8's young generation growing to the size the allocation rate asks
+ * for, which alone can add 64 MiB at once; it is bounded, so it is not a leak); a leak is
+ * growth that goes on after it. So the trend is a least-squares line through the readings of
+ * the second half of the run (with 6 slices: after slices 3 to 6), or from the reading after
+ * the one at which the young generation reached its final size if that came later. With fewer than 3
+ * readings left there is no trend, and the verdict says the run was too short.
+ */
+export function soakVerdict(points: readonly SoakPoint[], slopeLimitMibPerMinute: number): SoakVerdict {
+  if (points.length < 3) throw new Error('a soak needs a reading before and at least two slices');
+  const before = points[0]!;
+  const after = points.at(-1)!;
+  const slices = points.length - 1;
+  let from = slices - Math.floor(slices / 2);
+  let youngGeneration: SoakVerdict['youngGeneration'] = null;
+  const young = points.map((p) => p.heapSpacesMib?.new);
+  for (let i = young.length - 1; i > 0; i--) {
+    if (young[i] !== undefined && young[i - 1] !== undefined && young[i] !== young[i - 1]) {
+      youngGeneration = { settledAtSeconds: points[i]!.seconds, fromMib: young[i - 1]!, toMib: young[i]! };
+      // From the reading after it: newly committed pages become resident only as the young generation cycles through them.
+      from = Math.max(from, i + 1);
+      break;
+    }
+  }
+  const trend = points.slice(from);
+  const base = {
+    rssBeforeMib: before.rssMib,
+    rssAfterMib: after.rssMib,
+    growthMib: after.rssMib - before.rssMib,
+    growthPct: (100 * (after.rssMib - before.rssMib)) / before.rssMib,
+    trendFromSeconds: trend[0]!.seconds,
+    trendReadings: trend.length,
+    youngGeneration,
+    slopeLimitMibPerMinute,
+    noiseMib: SOAK_NOISE_MIB,
+  };
+  if (trend.length < MIN_TREND_READINGS) {
+    return { ...base, trendRssMibPerMinute: null, trendRssFitMib: null, trendRssBytesPerRequest: null, trendOldSpaceMibPerMinute: null, grew: null };
+  }
+  const minutes = trend.map((p) => p.seconds / 60);
+  const rssSlope = slope(minutes, trend.map((p) => p.rssMib));
+  const rssFit = rssSlope * (minutes.at(-1)! - minutes[0]!);
+  const oldSpace = trend.every((p) => p.oldSpaceUsedMib !== null) ? slope(minutes, trend.map((p) => p.oldSpaceUsedMib!)) : null;
+  // Requests per minute over the trend's slices (its first reading ends the slice before it).
+  const rpm = (60 * trend.slice(1).reduce((a, p) => a + (p.rps ?? 0), 0)) / (trend.length - 1);
+  return {
+    ...base,
+    trendRssMibPerMinute: rssSlope,
+    trendRssFitMib: rssFit,
+    trendRssBytesPerRequest: rpm > 0 ? (rssSlope * 1024 * 1024) / rpm : 0,
+    trendOldSpaceMibPerMinute: oldSpace,
+    grew: rssSlope > slopeLimitMibPerMinute && rssFit > SOAK_NOISE_MIB,
+  };
+}
+
+function soakCells(s: Soak): string[][] {
+  const mib = (v: number | null) => (v === null ? '-' : v.toFixed(1));
+  return [
+    ['time s', 'RSS MiB', 'heap total MiB', 'heap used MiB', 'old space used MiB', 'external MiB', 'req/s', 'CPU µs/req', 'errors', 'machine busy'],
+    ...s.points.map((p, i) => [
+      i === 0 ? `${p.seconds.toFixed(0)} (before)` : p.seconds.toFixed(0),
+      mib(p.rssMib),
+      mib(p.heapTotalMib),
+      mib(p.heapUsedMib),
+      mib(p.oldSpaceUsedMib),
+      mib(p.externalMib),
+      p.rps === null ? '-' : Math.round(p.rps).toLocaleString('en-US'),
+      p.cpuUsPerRequest === null ? '-' : p.cpuUsPerRequest.toFixed(0),
+      p.errors === null ? '-' : String(p.errors),
+      p.machineBusyPct === null ? '-' : `${p.machineBusyPct.toFixed(0)}%`,
+    ]),
+  ];
+}
+
+export function soakTitle(s: Soak, note = ''): string {
+  return `Soak: ${s.label}, ${s.connections} connections, ${s.points.length - 1} × ${s.sliceSeconds} s after ${s.warmupSeconds} s of warm-up${note}`;
+}
+
+export function soakConsoleTable(s: Soak): string {
+  return aligned(soakCells(s));
+}
+
+export function soakMarkdownTable(s: Soak): string {
+  return markdown(soakCells(s));
+}
+
+/** "RSS before X MiB, after Y MiB, growth Z MiB (Z%)", then the trend after warm-up and whether it counts as growth. */
+export function soakVerdictLines(s: Soak): string {
+  const v = s.verdict;
+  const signed = (x: number, digits = 1) => (x >= 0 ? '+' : '') + x.toFixed(digits);
+  const y = v.youngGeneration;
+  const young = y ? `; V8's young generation went from ${y.fromMib.toFixed(0)} to ${y.toMib.toFixed(0)} MiB committed at ${y.settledAtSeconds.toFixed(0)} s` : '';
+  const first = `RSS before ${v.rssBeforeMib.toFixed(1)} MiB, after ${v.rssAfterMib.toFixed(1)} MiB, growth ${signed(v.growthMib)} MiB (${signed(v.growthPct)}%)${young}.`;
+  if (v.grew === null || v.trendRssMibPerMinute === null) {
+    return `${first}\nNo trend: only ${v.trendReadings} reading(s) from ${v.trendFromSeconds.toFixed(0)} s, after warm-up; run longer (BENCH_SOAK_SECONDS).`;
+  }
+  const old = v.trendOldSpaceMibPerMinute === null ? '' : `; V8 old space in use ${signed(v.trendOldSpaceMibPerMinute, 2)} MiB/min`;
+  const limit = `more than ${v.slopeLimitMibPerMinute} MiB/min adding up to more than ${v.noiseMib} MiB`;
+  return (
+    `${first}\nTrend from ${v.trendFromSeconds.toFixed(0)} s to the end (${v.trendReadings} readings): RSS ${signed(v.trendRssMibPerMinute, 2)} MiB/min ` +
+    `(${signed(v.trendRssFitMib!, 2)} MiB over it, ${signed(v.trendRssBytesPerRequest!, 2)} bytes per request)${old}: ` +
+    (v.grew ? `GREW (${limit}).` : `no growth (growth means ${limit}).`)
+  );
 }

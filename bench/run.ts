@@ -16,6 +16,9 @@
 //   BENCH_KEEP=1             keep the temp directory (configs, logs)
 //   BENCH_DOCS=1|0           also write the chart to docs/bench.svg (default: only for a full default run)
 //   BENCH_REDIS_URL=...      use this Redis instead of starting a private redis-server
+//   BENCH_SOAK=1|0           after the table's runs, soak one row (default full-policy) as npm run bench:soak does
+//                            (default: on for a full run, off when BENCH_TARGETS picks rows)
+//                            (BENCH_SOAK_TARGET, BENCH_SOAK_SECONDS, ...: see bench/soak.ts); in latest.json and latest.md
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,7 +27,8 @@ import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
 import { measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
-import { buildRows, consoleTable, errorsOf, markdownTable, type Row, type Sample } from './report.ts';
+import { buildRows, consoleTable, errorsOf, markdownTable, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
+import { opsUrlOf, soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
 import { startBenchRedis, type BenchRedis } from './redis.ts';
 import { freePort } from './ports.ts';
@@ -41,6 +45,8 @@ const options = {
   targetIds: process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean),
   profile: process.env.BENCH_PROFILE === '1',
   keep: process.env.BENCH_KEEP === '1',
+  // The soak (about a minute) belongs to a full run; a partial run asks for it with BENCH_SOAK=1.
+  soak: (process.env.BENCH_SOAK ?? (process.env.BENCH_TARGETS ? '0' : '1')) === '1' ? soakSettings() : undefined,
 };
 /** The tracked chart in docs/ is only replaced by a run that measured everything the default way. */
 const writeDocsChart = process.env.BENCH_DOCS ? process.env.BENCH_DOCS === '1' : !options.targetIds && options.seconds >= 10 && options.repeats >= 3 && !options.profile;
@@ -147,6 +153,12 @@ async function main(): Promise<void> {
         );
       }
     }
+    let soak: Soak | undefined;
+    if (options.soak) {
+      const entry = running.find(({ target }) => target.id === options.soak!.targetId);
+      if (entry) soak = await soakTarget(entry.target, entry.run, { upstreamUrl: shared.upstreamUrl, opsUrl: opsUrlOf(workDir, entry.target.id) }, options.soak);
+      else console.error(`bench: no soak: ${options.soak.targetId} is not among the rows of this run (BENCH_TARGETS, BENCH_SOAK_TARGET)`);
+    }
     const loadAfter = loadavg().map(round2);
 
     await stopAll();
@@ -159,18 +171,21 @@ async function main(): Promise<void> {
     const run = { ...machine, load_average_after: loadAfter, duration_minutes: round2(minutes), skipped: skipped.map((t) => t.id) };
 
     console.log(`\n${consoleTable(rows, options.connections)}\n`);
-    const settings = { seconds: options.seconds, repeats: options.repeats, warmup_seconds: options.warmupSeconds, connections: [1, options.connections] };
+    if (soak) console.log(`${soakTitle(soak, ', after the runs above')}\n\n${soakConsoleTable(soak)}\n\n${soakVerdictLines(soak)}\n`);
+    const settings = { seconds: options.seconds, repeats: options.repeats, warmup_seconds: options.warmupSeconds, connections: [1, options.connections], ...(options.soak ? { soak: options.soak } : {}) };
     mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify({ machine: run, settings, rows }, null, 2) + '\n');
-    writeFileSync(join(RESULTS, 'latest.md'), `${markdownTable(rows, options.connections)}\n\n${footnote(rows, run)}\n`);
+    writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify({ machine: run, settings, rows, ...(soak ? { soak } : {}) }, null, 2) + '\n');
+    const soakMd = soak ? `\n${soakTitle(soak, ', after the runs above')}\n\n${soakMarkdownTable(soak)}\n\n${soakVerdictLines(soak).replace('\n', ' ')}\n` : '';
+    writeFileSync(join(RESULTS, 'latest.md'), `${markdownTable(rows, options.connections)}\n\n${footnote(rows, run)}\n${soakMd}`);
     const svg = renderChart(rows, { title: `Portcullis on loopback, ${run.date.slice(0, 10)}`, subtitle: chartSubtitle(rows, run) }, options.connections);
     writeFileSync(join(RESULTS, 'latest.svg'), svg);
     if (writeDocsChart) writeFileSync(DOCS_CHART, svg);
     console.error(`bench: wrote ${join(RESULTS, 'latest.json')}, latest.md and latest.svg${writeDocsChart ? `, and ${DOCS_CHART}` : ''} (${minutes.toFixed(1)} minutes)`);
     checkAccessLogs(rows);
-    const bad = rows.filter((r) => r.samples.some((s) => errorsOf(s) > 0));
+    const bad = rows.filter((r) => r.samples.some((s) => errorsOf(s) > 0)).map((r) => r.id);
+    if (soak?.points.some((p) => (p.errors ?? 0) > 0)) bad.push(`${soak.id} (soak)`);
     if (bad.length) {
-      console.error(`bench: errors or non-2xx answers in: ${bad.map((r) => r.id).join(', ')}; these numbers are not comparable`);
+      console.error(`bench: errors or non-2xx answers in: ${bad.join(', ')}; these numbers are not comparable`);
       process.exitCode = 1;
     }
   } finally {
