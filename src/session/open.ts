@@ -40,19 +40,53 @@ const MAX_CACHED = 10_000;
  */
 export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs = 0): Sessions {
   const cache = cacheTtlMs > 0 ? new Map<string, Cached>() : undefined;
-  if (cache) store.onRevoked?.(() => cache.clear());
+  // Reads in flight, shared: when a cached session expires under load, every request for it
+  // arrives before the first read returns, and each would otherwise read and unseal it again.
+  // A read is only kept if it is still the current one when it returns: a revocation (clear)
+  // or an update of that session (forget) meanwhile drops it, so it neither fills the cache
+  // nor is shared with requests that arrive after it.
+  const reading = new Map<string, Promise<Loaded | undefined>>();
+  const clear = () => {
+    cache?.clear();
+    reading.clear();
+  };
+  if (cache) store.onRevoked?.(clear);
   // A store that is not shared (memory) sees every revocation itself.
   const epochOf = store.cacheEpoch ? () => store.cacheEpoch!() : () => 0;
-  const forget = (ticket: string) => cache?.delete(ticket);
+  const forget = (ticket: string) => {
+    cache?.delete(ticket);
+    reading.delete(ticket);
+  };
 
-  const remember = (ticket: string, value: Loaded, now: number, epoch: number) => {
+  const remember = (ticket: string, value: Loaded, since: number, epoch: number) => {
     // Entries go in at the end, so the map is in expiry order: drop the expired from the front.
     cache!.delete(ticket);
     for (const [key, entry] of cache!) {
-      if (entry.until > now && cache!.size < MAX_CACHED) break;
+      if (entry.until > since && cache!.size < MAX_CACHED) break;
       cache!.delete(key);
     }
-    cache!.set(ticket, { value, until: now + cacheTtlMs, epoch });
+    cache!.set(ticket, { value, until: since + cacheTtlMs, epoch });
+  };
+
+  const readAndRemember = (ticket: string, epoch: number): Promise<Loaded | undefined> => {
+    const since = Date.now();
+    const pending: Promise<Loaded | undefined> = open(manager, ticket).then(
+      (value) => {
+        if (reading.get(ticket) !== pending) return value;
+        reading.delete(ticket);
+        // and only if no connection dropped while it was read
+        if (epochOf() !== epoch) return value;
+        if (value) remember(ticket, value, since, epoch);
+        else cache!.delete(ticket);
+        return value;
+      },
+      (err: unknown) => {
+        if (reading.get(ticket) === pending) reading.delete(ticket);
+        throw err;
+      },
+    );
+    reading.set(ticket, pending);
+    return pending;
   };
 
   return {
@@ -61,32 +95,37 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
       if (!cache) return open(manager, ticket);
       const epoch = epochOf();
       if (epoch === undefined) {
-        cache.clear();
+        clear();
         return open(manager, ticket);
       }
-      const now = Date.now();
-      const hit = options?.fresh ? undefined : cache.get(ticket);
-      if (hit && hit.until > now && hit.epoch === epoch) return hit.value;
-      const value = await open(manager, ticket);
-      if (!value) cache.delete(ticket);
-      // Cached under the epoch from before the read: a reconnect during it makes the entry useless.
-      else if (epochOf() === epoch) remember(ticket, value, Date.now(), epoch);
-      return value;
+      if (options?.fresh) return open(manager, ticket);
+      const hit = cache.get(ticket);
+      if (hit && hit.until > Date.now() && hit.epoch === epoch) return hit.value;
+      return reading.get(ticket) ?? readAndRemember(ticket, epoch);
     },
-    update: (ticket, data) => {
+    // Forgotten before and after: a read that started while the write was under way must not stay.
+    update: async (ticket, data) => {
       forget(ticket);
-      return manager.update(ticket, data as unknown as Parameters<SessionManager['update']>[1]);
+      try {
+        return await manager.update(ticket, data as unknown as Parameters<SessionManager['update']>[1]);
+      } finally {
+        forget(ticket);
+      }
     },
     revoke: async (ticket) => {
       forget(ticket);
-      await manager.revoke(ticket);
+      try {
+        await manager.revoke(ticket);
+      } finally {
+        forget(ticket);
+      }
     },
     revokeBySid: (sid) => {
-      cache?.clear();
+      clear();
       return manager.revokeSid(sid);
     },
     revokeByUser: (user) => {
-      cache?.clear();
+      clear();
       return manager.revokeUser(user);
     },
     claimOnce: async (key, ttlMs) => (await store.acquireLock(`once:${key}`, ttlMs)) !== undefined,

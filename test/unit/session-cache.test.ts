@@ -55,3 +55,27 @@ describe('the session cache', () => {
     expect(() => loadConfigText(`${base}session: { store: redis, cache_ttl: 1s }\nredis: { url: "redis://127.0.0.1:6379" }\n`, 'c.yaml', {})).not.toThrow();
   });
 });
+
+describe('reads of one session in flight', () => {
+  it('are shared: many concurrent loads of an uncached session read the store once', async () => {
+    const c = counted();
+    const sessions = adapt(c.store, c.manager, 1000);
+    const { ticket } = await sessions.create(data);
+    const loaded = await Promise.all(Array.from({ length: 20 }, () => sessions.load(ticket)));
+    expect(loaded.every((l) => l?.data.sub === 'alice')).toBe(true);
+    expect(c.gets()).toBe(1);
+  });
+
+  it('are not shared across a revocation: a load that arrives after it reads the store again', async () => {
+    const c = counted();
+    const sessions = adapt(c.store, c.manager, 1000);
+    const { ticket } = await sessions.create(data);
+    const before = sessions.load(ticket);
+    await sessions.revokeByUser('alice');
+    const after = await sessions.load(ticket);
+    expect(after).toBeUndefined();
+    await before;
+    // and the read that started before the revocation did not fill the cache
+    expect(await sessions.load(ticket)).toBeUndefined();
+  });
+});
