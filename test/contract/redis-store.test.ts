@@ -103,9 +103,11 @@ describe('Redis session data at rest', () => {
       const valueBytes = await client.strlen(key);
       const memoryUsage = Number(await client.memory('USAGE', key));
       const jsonBytes = Buffer.byteLength(JSON.stringify(data));
-      // Reported by the test run; the target is the value size.
       console.info(`session record: ${valueBytes} bytes in Redis (MEMORY USAGE ${memoryUsage}), from ${jsonBytes} bytes of JSON with ID token ${data.tokens.id_token.length} B and access token ${data.tokens.access_token.length} B`);
-      expect(valueBytes).toBeLessThan(2048);
+      // The target is Redis's own figure for the record: value, key name and object overhead,
+      // rounded up to the allocator's size classes (its three small index sets come on top).
+      expect(memoryUsage).toBeLessThan(2048);
+      expect(valueBytes).toBeLessThan(memoryUsage);
     } finally {
       client.disconnect();
     }
