@@ -2,6 +2,20 @@
 // on restart. Expiry is checked on every read; the size is bounded, and when
 // it is full the oldest-written session is evicted, so memory cannot grow
 // without limit however many logins arrive.
+//
+// Memory: 100,000 sessions (the default bound) must fit in a few hundred MiB,
+// so each session is held as ONE string of one byte per character (latin1):
+//
+//   createdAt (6) | expiresAt (6) | idleMs (6) | idleExpiresAt (6) |
+//   hash count n (1) | n × index hash (16) | sealed bytes
+//
+// A string lives in the V8 heap, which compacts: no typed array, backing store
+// and malloc block per session, no record object with boxed numbers and an
+// array of hashes. The index holds a user's one session id directly and only
+// switches to a Set for a second one. No timers: expiry is checked on read.
+// Besides its sealed bytes a session costs about 0.35 KiB this way, against
+// about 1.3 KiB in the previous layout (npm run bench:sessions, live V8 heap
+// and external memory).
 import {
   StoreUnavailableError,
   entryIndexHashes,
@@ -21,14 +35,59 @@ export interface MemoryStoreOptions {
   now?: () => number;
 }
 
-interface Held extends StoredSession {
-  readonly hashes: readonly string[];
+const CREATED_AT = 0;
+const EXPIRES_AT = 6;
+const IDLE_MS = 12;
+const IDLE_EXPIRES_AT = 18;
+const HASH_COUNT = 24;
+const HASHES = 25;
+const HASH_BYTES = 16;
+
+/** One session: the layout above, one byte per character. */
+type Held = string;
+
+function readTime(held: Held, at: number): number {
+  let value = 0;
+  for (let i = at; i < at + 6; i++) value = value * 256 + held.charCodeAt(i);
+  return value;
 }
+
+const headerBytes = (held: Held): number => HASHES + held.charCodeAt(HASH_COUNT) * HASH_BYTES;
+
+function hashesOf(held: Held): string[] {
+  const hashes: string[] = [];
+  for (let i = 0, at = HASHES; i < held.charCodeAt(HASH_COUNT); i++, at += HASH_BYTES) hashes.push(Buffer.from(held.slice(at, at + HASH_BYTES), 'latin1').toString('base64url'));
+  return hashes;
+}
+
+function timesOf(held: Held) {
+  return { createdAt: readTime(held, CREATED_AT), expiresAt: readTime(held, EXPIRES_AT), idleMs: readTime(held, IDLE_MS), idleExpiresAt: readTime(held, IDLE_EXPIRES_AT) };
+}
+
+function pack(entry: SessionEntry, idleExpiresAt: number, hashes: readonly string[]): Held {
+  const header = Buffer.allocUnsafe(HASHES + hashes.length * HASH_BYTES);
+  header.writeUIntBE(entry.createdAt, CREATED_AT, 6);
+  header.writeUIntBE(entry.expiresAt, EXPIRES_AT, 6);
+  header.writeUIntBE(entry.idleMs, IDLE_MS, 6);
+  header.writeUIntBE(idleExpiresAt, IDLE_EXPIRES_AT, 6);
+  header[HASH_COUNT] = hashes.length;
+  hashes.forEach((hash, i) => Buffer.from(hash, 'base64url').copy(header, HASHES + i * HASH_BYTES));
+  // toString copies into a fresh heap string: nothing keeps the caller's buffer (or the
+  // 8 KiB pool slab a small Buffer is often a view into) alive.
+  return Buffer.concat([header, entry.sealed]).toString('latin1');
+}
+
+/**
+ * A flat copy of an id: one sliced out of a cookie value (parseTicket) would otherwise keep
+ * the whole cookie, ticket secret included, alive for as long as the session.
+ */
+const own = (id: string): string => Buffer.from(id, 'latin1').toString('latin1');
 
 export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory';
   readonly #sessions = new Map<string, Held>(); // insertion order = write order, oldest first
-  readonly #index = new Map<string, Set<string>>();
+  /** index hash -> the id of its one session, or a Set of ids once there are several */
+  readonly #index = new Map<string, string | Set<string>>();
   readonly #locks = new Map<string, { token: string; expiresAt: number }>();
   readonly #max: number;
   readonly #now: () => number;
@@ -60,15 +119,17 @@ export class MemorySessionStore implements SessionStore {
     this.#open('get');
     const held = this.#live(id);
     if (!held) return undefined;
-    const { sealed, createdAt, expiresAt, idleMs, idleExpiresAt } = held;
-    return { sealed, createdAt, expiresAt, idleMs, idleExpiresAt };
+    return { sealed: Buffer.from(held.slice(headerBytes(held)), 'latin1'), ...timesOf(held) };
   }
 
   async touch(id: string, ttlMs: number): Promise<boolean> {
     this.#open('touch');
     const held = this.#live(id);
     if (!held) return false;
-    this.#sessions.set(id, { ...held, idleExpiresAt: this.#now() + ttlMs });
+    // Rewritten through a Buffer, not spliced: a spliced string would be a rope holding the old one.
+    const bytes = Buffer.from(held, 'latin1');
+    bytes.writeUIntBE(Math.ceil(this.#now() + ttlMs), IDLE_EXPIRES_AT, 6);
+    this.#sessions.set(id, bytes.toString('latin1'));
     return true;
   }
 
@@ -93,9 +154,9 @@ export class MemorySessionStore implements SessionStore {
   async list(filter: SessionFilter): Promise<SessionSummary[]> {
     this.#open('list');
     const out: SessionSummary[] = [];
-    for (const id of this.#index.get(filterHash(filter)) ?? []) {
+    for (const id of this.#ids(filterHash(filter))) {
       const held = this.#live(id);
-      if (held) out.push({ id, createdAt: held.createdAt, expiresAt: held.expiresAt, idleMs: held.idleMs, idleExpiresAt: held.idleExpiresAt });
+      if (held) out.push({ id, ...timesOf(held) });
     }
     return out;
   }
@@ -103,7 +164,7 @@ export class MemorySessionStore implements SessionStore {
   async deleteMatching(filter: SessionFilter): Promise<number> {
     this.#open('deleteMatching');
     let count = 0;
-    for (const id of [...(this.#index.get(filterHash(filter)) ?? [])]) {
+    for (const id of this.#ids(filterHash(filter))) {
       if (this.#live(id)) count++;
       this.#remove(id);
     }
@@ -153,28 +214,32 @@ export class MemorySessionStore implements SessionStore {
     if (this.#closed) throw new StoreUnavailableError(operation, new Error('the store is closed'));
   }
 
+  /** A copy of the ids under an index hash, safe to iterate while removing. */
+  #ids(hash: string): string[] {
+    const ids = this.#index.get(hash);
+    return ids === undefined ? [] : typeof ids === 'string' ? [ids] : [...ids];
+  }
+
   /** The entry if it has not expired; an expired one is removed on the spot. */
   #live(id: string): Held | undefined {
     const held = this.#sessions.get(id);
-    if (!held) return undefined;
+    if (held === undefined) return undefined;
     const now = this.#now();
-    if (now < held.idleExpiresAt && now < held.expiresAt) return held;
+    if (now < readTime(held, IDLE_EXPIRES_AT) && now < readTime(held, EXPIRES_AT)) return held;
     this.#remove(id);
     return undefined;
   }
 
   #write(id: string, entry: SessionEntry, ttlMs: number): void {
     this.#remove(id); // re-inserting moves it to the young end of the eviction order
+    const key = own(id);
     const hashes = entryIndexHashes(entry);
-    const { createdAt, expiresAt, idleMs } = entry;
-    // A copy of its own: a small Buffer is often a view into Node's shared 8 KiB-64 KiB pool,
-    // and keeping the view would keep the whole pool block alive (34 KiB per session measured).
-    const sealed = new Uint8Array(entry.sealed);
-    this.#sessions.set(id, { sealed, createdAt, expiresAt, idleMs, idleExpiresAt: this.#now() + ttlMs, hashes });
+    this.#sessions.set(key, pack(entry, Math.ceil(this.#now() + ttlMs), hashes));
     for (const hash of hashes) {
-      let ids = this.#index.get(hash);
-      if (!ids) this.#index.set(hash, (ids = new Set()));
-      ids.add(id);
+      const ids = this.#index.get(hash);
+      if (ids === undefined) this.#index.set(hash, key);
+      else if (typeof ids !== 'string') ids.add(key);
+      else if (ids !== key) this.#index.set(hash, new Set([ids, key]));
     }
     this.#sweep();
   }
@@ -195,12 +260,18 @@ export class MemorySessionStore implements SessionStore {
 
   #remove(id: string): void {
     const held = this.#sessions.get(id);
-    if (!held) return;
+    if (held === undefined) return;
     this.#sessions.delete(id);
-    for (const hash of held.hashes) {
+    for (const hash of hashesOf(held)) {
       const ids = this.#index.get(hash);
-      ids?.delete(id);
-      if (ids?.size === 0) this.#index.delete(hash);
+      if (ids === undefined) continue;
+      if (typeof ids === 'string') {
+        if (ids === id) this.#index.delete(hash);
+        continue;
+      }
+      ids.delete(id);
+      if (ids.size === 1) this.#index.set(hash, ids.values().next().value!);
+      else if (ids.size === 0) this.#index.delete(hash);
     }
   }
 }

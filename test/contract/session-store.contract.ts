@@ -75,6 +75,32 @@ export function sessionStoreContract(name: string, open: () => Promise<StoreHarn
       expect(await store.get(touched)).toBeDefined();
     });
 
+    it('keeps the bytes, times and index entries of a session it touches, and moves only its idle deadline', async () => {
+      const id = newId();
+      const e = entry({ sid: 'idp-touch', email: 'touch@example.com', sealed: randomBytes(2000) });
+      await store.put(id, e, 60_000);
+      expect(await store.touch(id, HOUR)).toBe(true);
+      const got = await store.get(id);
+      expect(Buffer.from(got!.sealed).equals(Buffer.from(e.sealed))).toBe(true);
+      expect(got).toMatchObject({ createdAt: e.createdAt, expiresAt: e.expiresAt, idleMs: e.idleMs });
+      expect(got!.idleExpiresAt).toBeGreaterThan(Date.now() + HOUR - 60_000);
+      expect((await store.list({ sub: e.sub })).map((s) => s.id)).toEqual([id]);
+      expect((await store.list({ email: 'touch@example.com' })).map((s) => s.id)).toEqual([id]);
+    });
+
+    it('lists the remaining sessions of a user correctly as they are deleted one by one', async () => {
+      const sub = `user-${randomBytes(4).toString('hex')}`;
+      const ids = [newId(), newId(), newId()];
+      for (const id of ids) await store.put(id, entry({ sub }), HOUR);
+      for (let i = 0; i < ids.length; i++) {
+        expect(await store.delete(ids[i]!)).toBe(true);
+        expect((await store.list({ sub })).map((s) => s.id).sort()).toEqual(ids.slice(i + 1).sort());
+      }
+      await store.put(ids[0]!, entry({ sub }), HOUR);
+      expect((await store.list({ sub })).map((s) => s.id)).toEqual([ids[0]]);
+      expect(await store.deleteMatching({ sub })).toBe(1);
+    });
+
     it('never keeps a session past its absolute end, even when its idle deadline is later', async () => {
       const id = newId();
       const now = Date.now();
