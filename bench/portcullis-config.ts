@@ -70,7 +70,7 @@ cookie:
 identity:
   assertion: { signing_keys: [${JSON.stringify(signIn.signingKeyFile)}] }
 `);
-  // A row may turn on the in-process session cache; BENCH_SESSION_CACHE=1s turns it on for every row.
+  // A row may set the in-process session cache (default 1s); BENCH_SESSION_CACHE sets it for every other row.
   const ttl = row.sessionCache ?? process.env.BENCH_SESSION_CACHE;
   const cache = ttl ? `, cache_ttl: ${ttl}` : '';
   if (row.session.store === 'redis') {

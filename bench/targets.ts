@@ -141,12 +141,14 @@ function protectedTarget(v: ProtectedVariant): Target {
   };
 }
 
+// Every row runs Portcullis's defaults (session.cache_ttl: 1s) unless its label says otherwise;
+// the "no session cache" rows show what opening the session on every request costs.
 export const protectedMemory = protectedTarget({ id: 'protected-memory', label: 'portcullis protected, session in memory', store: 'memory' });
 export const protectedRedis = protectedTarget({ id: 'protected-redis', label: 'portcullis protected, session in Redis', store: 'redis' });
 export const fullPolicy = protectedTarget({ id: 'full-policy', label: 'portcullis full policy + posture, Redis', store: 'redis', fullPolicy: true });
-export const cachedRedis = protectedTarget({ id: 'protected-redis-cache', label: 'portcullis protected, Redis + 1s session cache', store: 'redis', sessionCache: '1s' });
-export const cachedFullPolicy = protectedTarget({ id: 'full-policy-cache', label: 'portcullis full policy + posture, Redis + cache', store: 'redis', fullPolicy: true, sessionCache: '1s' });
-export const workersAuto = protectedTarget({ id: 'workers-auto', label: 'portcullis workers: auto, Redis', store: 'redis', workers: 'auto' });
+export const uncachedRedis = protectedTarget({ id: 'protected-redis-nocache', label: 'portcullis protected, Redis, no session cache', store: 'redis', sessionCache: '0s' });
+export const uncachedFullPolicy = protectedTarget({ id: 'full-policy-nocache', label: 'portcullis full policy + posture, Redis, no cache', store: 'redis', fullPolicy: true, sessionCache: '0s' });
+export const workersAuto = protectedTarget({ id: 'workers-auto', label: 'portcullis workers: auto, full policy, Redis', store: 'redis', fullPolicy: true, workers: 'auto' });
 
 /** nginx as a plain reverse proxy, or with auth_request to a Redis-backed session check. */
 function nginxTarget(id: string, label: string, withAuth: boolean): Target {
@@ -203,7 +205,7 @@ export const nginxPlain = nginxTarget('nginx', 'nginx reverse proxy (1 worker)',
 export const nginxAuthRequest = nginxTarget('nginx-auth-request', 'nginx auth_request + Redis session check', true);
 
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
-export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, cachedRedis, fullPolicy, cachedFullPolicy, nginxAuthRequest, workersAuto];
+export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy];
 
 function profileFlags(ctx: BenchContext, name: string): string[] {
   return ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];

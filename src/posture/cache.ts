@@ -10,32 +10,37 @@ export interface CachedVerification {
   readonly times: TokenTimes;
 }
 
+type User = { sub: string; email?: string } | undefined;
+
+/** The user a verification was for: a hit must be for the same one. */
+function sameUser(entry: { sub: string; email: string }, user: User): boolean {
+  return entry.sub === (user?.sub ?? '') && entry.email === (user?.email?.toLowerCase() ?? '');
+}
+
 export class VerificationCache {
-  readonly #entries = new Map<string, CachedVerification>();
+  // Keyed by the token alone, the header string as received (hashed once); the user it was
+  // checked for is compared on a hit rather than joined into a longer key built per request.
+  readonly #entries = new Map<string, CachedVerification & { sub: string; email: string }>();
   readonly #max: number;
 
   constructor(maxEntries: number) {
     this.#max = maxEntries;
   }
 
-  static key(token: string, user: { sub: string; email?: string } | undefined): string {
-    // NUL cannot occur in a header value, so the parts cannot run into each other.
-    return `${token}\0${user?.sub ?? ''}\0${user?.email?.toLowerCase() ?? ''}`;
+  get(token: string, user: User): CachedVerification | undefined {
+    const entry = this.#entries.get(token);
+    return entry && sameUser(entry, user) ? entry : undefined;
   }
 
-  get(key: string): CachedVerification | undefined {
-    return this.#entries.get(key);
-  }
-
-  set(key: string, value: CachedVerification): void {
-    this.#entries.delete(key);
+  set(token: string, user: User, value: CachedVerification): void {
+    this.#entries.delete(token);
     // Oldest first: Map iterates in insertion order.
     while (this.#entries.size >= this.#max) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(key, value);
+    this.#entries.set(token, { ...value, sub: user?.sub ?? '', email: user?.email?.toLowerCase() ?? '' });
   }
 
-  delete(key: string): void {
-    this.#entries.delete(key);
+  delete(token: string): void {
+    this.#entries.delete(token);
   }
 
   get size(): number {

@@ -66,12 +66,11 @@ export function createPostureVerifier(config: DevicePostureConfig, options: Post
 
   async function verifyToken(raw: string | string[], user: PostureUser | undefined, check: JwtCheck, nowMs: number): Promise<DeviceFacts> {
     if (Array.isArray(raw)) return postureFailure('posture-invalid', `device posture was sent more than once in ${config.header}`);
-    const cacheKey = VerificationCache.key(raw, user);
-    const hit = cache.get(cacheKey);
+    const hit = cache.get(raw, user);
     if (hit) {
       const failure = checkFreshness(hit.times, nowMs, check.maxAgeMs);
       if (!failure) return hit.facts;
-      cache.delete(cacheKey);
+      cache.delete(raw);
       return failure;
     }
     const result = await verifyPostureJwt(raw, check, nowMs);
@@ -86,7 +85,7 @@ export function createPostureVerifier(config: DevicePostureConfig, options: Post
     if (!owner.ok) return postureFailure('posture-wrong-user', owner.reason);
     const claims = claimsFromPayload(result.payload);
     const facts = Object.freeze({ ok: true as const, claims: Object.freeze(claims), source: 'jwt' as const });
-    cache.set(cacheKey, { facts, times: result.times });
+    cache.set(raw, user, { facts, times: result.times });
     return facts;
   }
 
