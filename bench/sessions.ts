@@ -32,6 +32,7 @@
 //                 Everything is deleted at the end.
 //
 // Writes results/sessions.json and prints a short table.
+import { NODE_FLAGS } from '../src/runtime.ts';
 import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -191,7 +192,7 @@ interface MemoryReport {
 
 function runMemoryChild(n: number, shape: Shape, warmup: number): Promise<MemoryReport> {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(import.meta.url), ['--memory-child', String(n), shape, String(warmup)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(fileURLToPath(import.meta.url), ['--memory-child', String(n), shape, String(warmup)], { execArgv: ['--expose-gc', ...NODE_FLAGS], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
     let report: MemoryReport | undefined;
     child.on('message', (m) => (report = m as MemoryReport));

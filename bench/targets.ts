@@ -15,6 +15,7 @@ import type { BenchRedis } from './redis.ts';
 import { BENCH_HOST, protectedRouteConfig, publicRouteConfig, type FullPolicy, type ProtectedRow } from './portcullis-config.ts';
 import { NGINX, nginxConfig, nginxInstalled } from './nginx.ts';
 import { SESSION_COOKIE } from './nginx-auth-check.ts';
+import { NODE_FLAGS } from '../src/runtime.ts';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 /** BENCH_PORTCULLIS_CLI points the Portcullis rows at another checkout's src/cli.ts, for before/after comparisons. */
@@ -75,7 +76,7 @@ export const bareUndici: Target = {
   id: 'undici',
   label: 'bare undici forwarder',
   async start(ctx) {
-    const proc = startProcess('reference forwarder', process.execPath, [...profileFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
+    const proc = startProcess('reference forwarder', process.execPath, [...NODE_FLAGS, ...profileFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
     const port = await waitForPortLine(proc);
     return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc) };
   },
@@ -170,7 +171,7 @@ function nginxTarget(id: string, label: string, withAuth: boolean): Target {
         let authCheckPort: number | undefined;
         let headers: Record<string, string> | undefined;
         if (withAuth) {
-          const check = startProcess('nginx session check', process.execPath, [join(REPO, 'bench/nginx-auth-check.ts'), ctx.redis!.url, keyPrefix]);
+          const check = startProcess('nginx session check', process.execPath, [...NODE_FLAGS, join(REPO, 'bench/nginx-auth-check.ts'), ctx.redis!.url, keyPrefix]);
           started.push(check);
           authCheckPort = await waitForPortLine(check);
           const ticket = randomBytes(32).toString('base64url');
@@ -217,7 +218,7 @@ function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started
   // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
   const logFd = openSync(logFileFor(ctx, name), 'a');
   try {
-    return startProcess(name, process.execPath, [...profileFlags(ctx, name), PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+    return startProcess(name, process.execPath, [...NODE_FLAGS, ...profileFlags(ctx, name), PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
   } finally {
     closeSync(logFd);
   }
