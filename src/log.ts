@@ -165,6 +165,13 @@ function censorableCopy(value: object): Record<string, unknown> {
  * Each write costs 20-40 µs of the event loop's time whatever its size, so batches are large.
  */
 const BATCH_CHARS = 64 * 1024;
+/**
+ * At most this many characters wait for a slow or stuck output (a log collector that stopped
+ * reading stdout); beyond it, lines are dropped and counted, and a line saying how many is
+ * written once the output moves again. Without a bound the buffer would grow until the process
+ * ran out of memory or past V8's longest string, and a proxy must not stop for its log.
+ */
+const MAX_BUFFERED_CHARS = 32 * 1024 * 1024;
 /** A line waits at most this long (plus the write itself) before it is written. */
 const FLUSH_INTERVAL_MS = 100;
 const RETRY_BUSY_MS = 50;
@@ -180,6 +187,7 @@ export class LogDestination implements DestinationStream {
   readonly #sync: boolean;
   #lines: string[] = [];
   #chars = 0;
+  #dropped = 0;
   #writing = false;
   #waiting: (() => void)[] = [];
   #reportedError = false;
@@ -193,6 +201,10 @@ export class LogDestination implements DestinationStream {
   write(line: string): boolean {
     if (this.#sync) {
       this.#writeSync(line);
+      return true;
+    }
+    if (this.#chars + line.length > MAX_BUFFERED_CHARS) {
+      this.#dropped++;
       return true;
     }
     this.#lines.push(line);
@@ -221,6 +233,11 @@ export class LogDestination implements DestinationStream {
   }
 
   #take(): string {
+    if (this.#dropped > 0) {
+      // In pino's shape, so whatever parses the log parses this too.
+      this.#lines.push(`{"level":"warn","time":"${new Date().toISOString()}","service":"portcullis","type":"log","dropped":${this.#dropped},"msg":"log lines dropped: the log output did not keep up"}\n`);
+      this.#dropped = 0;
+    }
     const data = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
     this.#lines = [];
     this.#chars = 0;

@@ -56,3 +56,27 @@ describe('the fast path for plain records', () => {
     expect(text).toContain('"code":"x"');
   });
 });
+
+describe('the log output buffer', () => {
+  it('is bounded: when the output cannot keep up, lines are dropped and counted, never buffered without end', async () => {
+    const { LogDestination } = await import('../../src/log.ts');
+    const { openSync, statSync, rmSync } = await import('node:fs');
+    const file = join(tempDir(), 'bounded.jsonl');
+    const dest = new LogDestination(openSync(file, 'a'));
+    const line = `{"level":"info","pad":"${'x'.repeat(10 * 1024)}"}\n`;
+    // One synchronous burst: the first batch's write cannot finish before the loop ends, so
+    // everything after it waits in the buffer. 48 MiB of lines against a 32 MiB bound.
+    for (let i = 0; i < 4800; i++) dest.write(line);
+    await new Promise<void>((resolve) => dest.flush(() => resolve()));
+    await new Promise<void>((resolve) => dest.flush(() => resolve()));
+    const text = readFileSync(file, 'utf8');
+    const dropped = text.split('\n').filter((l) => l.includes('"log lines dropped'));
+    expect(dropped).toHaveLength(1);
+    const count = (JSON.parse(dropped[0]!) as { dropped: number }).dropped;
+    expect(count).toBeGreaterThan(0);
+    const written = text.split('\n').filter((l) => l.includes('"pad"')).length;
+    expect(written + count).toBe(4800);
+    expect(statSync(file).size).toBeLessThan(40 * 1024 * 1024);
+    rmSync(file);
+  });
+});
