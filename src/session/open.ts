@@ -45,7 +45,7 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
   // A read is only kept if it is still the current one when it returns: a revocation (clear)
   // or an update of that session (forget) meanwhile drops it, so it neither fills the cache
   // nor is shared with requests that arrive after it.
-  const reading = new Map<string, Promise<Loaded | undefined>>();
+  const reading = new Map<string, { pending: Promise<Loaded | undefined>; epoch: number }>();
   const clear = () => {
     cache?.clear();
     reading.clear();
@@ -72,7 +72,7 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
     const since = Date.now();
     const pending: Promise<Loaded | undefined> = open(manager, ticket).then(
       (value) => {
-        if (reading.get(ticket) !== pending) return value;
+        if (reading.get(ticket)?.pending !== pending) return value;
         reading.delete(ticket);
         // and only if no connection dropped while it was read
         if (epochOf() !== epoch) return value;
@@ -81,11 +81,11 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
         return value;
       },
       (err: unknown) => {
-        if (reading.get(ticket) === pending) reading.delete(ticket);
+        if (reading.get(ticket)?.pending === pending) reading.delete(ticket);
         throw err;
       },
     );
-    reading.set(ticket, pending);
+    reading.set(ticket, { pending, epoch });
     return pending;
   };
 
@@ -101,7 +101,9 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
       if (options?.fresh) return open(manager, ticket);
       const hit = cache.get(ticket);
       if (hit && hit.until > Date.now() && hit.epoch === epoch) return hit.value;
-      return reading.get(ticket) ?? readAndRemember(ticket, epoch);
+      // A read that started before a reconnect is not shared after it.
+      const inFlight = reading.get(ticket);
+      return inFlight?.epoch === epoch ? inFlight.pending : readAndRemember(ticket, epoch);
     },
     // Forgotten before and after: a read that started while the write was under way must not stay.
     update: async (ticket, data) => {

@@ -79,3 +79,36 @@ describe('reads of one session in flight', () => {
     expect(await sessions.load(ticket)).toBeUndefined();
   });
 });
+
+describe('the session cache across a reconnect of a shared store', () => {
+  it('does not share a read that started before the store reconnected', async () => {
+    const c = counted();
+    let epoch: number | undefined = 1;
+    (c.store as unknown as { cacheEpoch: () => number | undefined }).cacheEpoch = () => epoch;
+    const sessions = adapt(c.store, c.manager, 1000);
+    const { ticket } = await sessions.create(data);
+    // hold the first read until told
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const get = c.store.get.bind(c.store);
+    c.store.get = async (id: string) => {
+      await gate;
+      return get(id);
+    };
+    const first = sessions.load(ticket);
+    epoch = 2; // the connection dropped and came back while it was read
+    const second = sessions.load(ticket);
+    release();
+    await Promise.all([first, second]);
+    // both went to the store (counted() counts every read): the second did not join the first
+    expect(c.gets()).toBe(2);
+    let reads = 0;
+    c.store.get = async (id: string) => {
+      reads++;
+      return get(id);
+    };
+    epoch = 3;
+    await Promise.all([sessions.load(ticket), sessions.load(ticket)]);
+    expect(reads).toBe(1); // within one epoch, concurrent loads still share one read
+  });
+});
