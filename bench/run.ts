@@ -28,7 +28,7 @@ import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProces
 import { loadTool, runLoad, type LoadResult } from './load.ts';
 import { measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { buildRows, consoleTable, errorsOf, markdownTable, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
-import { opsUrlOf, soakSettings, soakTarget } from './soak.ts';
+import { soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
 import { startBenchRedis, type BenchRedis } from './redis.ts';
 import { freePort } from './ports.ts';
@@ -156,7 +156,7 @@ async function main(): Promise<void> {
     let soak: Soak | undefined;
     if (options.soak) {
       const entry = running.find(({ target }) => target.id === options.soak!.targetId);
-      if (entry) soak = await soakTarget(entry.target, entry.run, { upstreamUrl: shared.upstreamUrl, opsUrl: opsUrlOf(workDir, entry.target.id) }, options.soak);
+      if (entry) soak = await soakTarget(entry.target, entry.run, { upstreamUrl: shared.upstreamUrl }, options.soak);
       else console.error(`bench: no soak: ${options.soak.targetId} is not among the rows of this run (BENCH_TARGETS, BENCH_SOAK_TARGET)`);
     }
     const loadAfter = loadavg().map(round2);

@@ -14,7 +14,7 @@
 //   BENCH_SOAK_SLOPE_LIMIT=1       MiB per minute after warm-up above which the verdict says it grew
 //   BENCH_CONNECTIONS=64, BENCH_LOG, BENCH_KEEP=1, BENCH_PORTCULLIS_CLI, BENCH_REDIS_URL: as for npm run bench
 import { loadavg, tmpdir } from 'node:os';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
@@ -63,26 +63,9 @@ export function soakSettings(env: NodeJS.ProcessEnv = process.env): SoakSettings
   };
 }
 
-/** What the soak reads besides the target: the upstream (to count what it served) and, for Portcullis, the ops listener. */
+/** What the soak reads besides the target: the upstream, to count what it served. */
 export interface SoakEnvironment {
   readonly upstreamUrl: string;
-  /** e.g. http://127.0.0.1:PORT; undefined for rows that are not Portcullis */
-  readonly opsUrl?: string;
-}
-
-/**
- * The ops listener of a Portcullis row, read from the configuration targets.ts wrote for
- * it (WORKDIR/ID.yaml); undefined for rows that have none (direct, undici, nginx).
- */
-export function opsUrlOf(workDir: string, targetId: string): string | undefined {
-  let yaml: string;
-  try {
-    yaml = readFileSync(join(workDir, `${targetId}.yaml`), 'utf8');
-  } catch {
-    return undefined;
-  }
-  const address = /^ops:\s*\{\s*address:\s*"([^"]+)"/m.exec(yaml)?.[1];
-  return address ? `http://${address}` : undefined;
 }
 
 /** Sum of a metric's samples in Prometheus text (workers: the primary answers with every worker's). */
@@ -130,7 +113,7 @@ export async function soakTarget(target: Target, run: RunningTarget, env: SoakEn
     say(`bench: soak ${target.id}: warm-up ${s.warmupSeconds} s`);
     await load(s.warmupSeconds);
   }
-  const read = async () => ({ rssMib: sumProcStats(measuredPids(run)).rssBytes / MIB, ...(await heapFigures(env.opsUrl)) });
+  const read = async () => ({ rssMib: sumProcStats(measuredPids(run)).rssBytes / MIB, ...(await heapFigures(run.opsUrl)) });
   const points: SoakPoint[] = [{ seconds: 0, ...(await read()), rps: null, cpuUsPerRequest: null, errors: null, machineBusyPct: null }];
   say(`bench: soak ${target.id} (pid ${run.pid}): ${s.slices} × ${s.sliceSeconds} s at ${s.connections} connections, RSS before ${points[0]!.rssMib.toFixed(1)} MiB`);
   const start = Date.now();
@@ -209,7 +192,7 @@ async function main(): Promise<void> {
     console.error(`bench: starting ${target.id}`);
     running = await target.start({ upstream: { url: upstreamUrl, pid: upstream.pid }, workDir, logPath: process.env.BENCH_LOG, identity, redis });
     await preflight(target, running);
-    const soak = await soakTarget(target, running, { upstreamUrl, opsUrl: opsUrlOf(workDir, target.id) }, settings);
+    const soak = await soakTarget(target, running, { upstreamUrl }, settings);
     const loadAfter = loadavg();
     await stopAll();
 

@@ -47,6 +47,8 @@ export interface RunningTarget {
   readonly extraPids?: readonly number[];
   /** whether the row talks to Redis, so commands per request mean something */
   readonly usesRedis: boolean;
+  /** Portcullis rows: the ops listener (/metrics), e.g. http://127.0.0.1:PORT */
+  readonly opsUrl?: string;
   stop(): Promise<void>;
   /** facts to record once the target has stopped, e.g. how many access log lines it wrote */
   facts?(): Promise<Record<string, unknown>>;
@@ -90,7 +92,7 @@ export const portcullisPublic: Target = {
     const proc = startPortcullis(ctx, 'portcullis-public', publicRouteConfig({ port, opsPort }, ctx.upstream.url));
     const url = `http://127.0.0.1:${port}/`;
     await waitUntilServing(proc, url, BENCH_HOST);
-    return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, 'portcullis-public')) };
+    return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, opsUrl: `http://127.0.0.1:${opsPort}`, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, 'portcullis-public')) };
   },
 };
 
@@ -133,7 +135,7 @@ function protectedTarget(v: ProtectedVariant): Target {
         await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`);
         const cookie = await signIn(`http://${BENCH_HOST}:${port}/`, identity.issuer);
         const headers: Record<string, string> = { cookie, ...(posture ? { 'x-device-posture': posture.token } : {}) };
-        return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', stop, facts: accessLogFacts(logFileFor(ctx, v.id)) };
+        return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', opsUrl: `http://127.0.0.1:${opsPort}`, stop, facts: accessLogFacts(logFileFor(ctx, v.id)) };
       } catch (err) {
         await stop();
         throw err;
