@@ -95,6 +95,11 @@ export class Auth {
   readonly #logger: Logger;
   readonly #publicUrl: URL;
   readonly #absoluteMs: number;
+  /**
+   * Sessions keep the access token only while a route forwards it (pass_access_token): a bearer
+   * token nobody uses is a liability in a Redis dump and about a third of a session's bytes.
+   */
+  readonly #keepsAccessToken: boolean;
   readonly #refreshing = new Map<string, Promise<RefreshOutcome>>();
 
   constructor(components: AuthComponents, config: CompiledConfig, sessions: Sessions, logger: Logger, sessionLifetimeMs: number) {
@@ -104,6 +109,7 @@ export class Auth {
     this.#logger = logger;
     this.#publicUrl = config.publicUrl;
     this.#absoluteMs = sessionLifetimeMs;
+    this.#keepsAccessToken = config.routes.some((r) => r.passAccessToken);
   }
 
   get components(): AuthComponents {
@@ -204,13 +210,13 @@ export class Auth {
         return { kind: 'ended', reason: 'refreshed ID token names another subject' };
       }
       const fresh = claims
-        ? sessionFromClaims({ ...claims }, { idToken: tokens.id_token, accessToken: tokens.access_token, refreshToken: tokens.refresh_token ?? current.data.refreshToken, expiresInSeconds: tokens.expiresIn() }, this.#claimSettings(), now)
+        ? sessionFromClaims({ ...claims }, { idToken: tokens.id_token, accessToken: this.#keptAccessToken(tokens.access_token), refreshToken: tokens.refresh_token ?? current.data.refreshToken, expiresInSeconds: tokens.expiresIn() }, this.#claimSettings(), now)
         : undefined;
       const next: SessionData = {
         ...current.data,
         ...(fresh ? { email: fresh.email, emailVerified: fresh.emailVerified, name: fresh.name, groups: fresh.groups, claims: { ...current.data.claims, ...fresh.claims } } : {}),
         idToken: tokens.id_token ?? current.data.idToken,
-        accessToken: tokens.access_token,
+        accessToken: this.#keptAccessToken(tokens.access_token),
         refreshToken: tokens.refresh_token ?? current.data.refreshToken,
         tokenExpiresAt: tokens.expiresIn() ? now + tokens.expiresIn()! * 1000 : current.data.tokenExpiresAt,
         refreshedAt: now,
@@ -221,6 +227,10 @@ export class Auth {
       return { kind: 'ok', data: next };
     });
     return locked.acquired ? locked.value : { kind: 'busy' };
+  }
+
+  #keptAccessToken(token: string | undefined): string | undefined {
+    return this.#keepsAccessToken ? token : undefined;
   }
 
   #claimSettings() {
@@ -442,7 +452,7 @@ export class Auth {
         this.#logger.warn({ type: 'login', event: 'userinfo_failed', request_id: requestId, error: describe(err) }, 'userinfo failed; using ID token claims only');
       }
     }
-    const signedIn = sessionFromClaims(claims, { idToken: tokens.id_token, accessToken: tokens.access_token, refreshToken: tokens.refresh_token, expiresInSeconds: tokens.expiresIn() }, settings, Date.now());
+    const signedIn = sessionFromClaims(claims, { idToken: tokens.id_token, accessToken: this.#keptAccessToken(tokens.access_token), refreshToken: tokens.refresh_token, expiresInSeconds: tokens.expiresIn() }, settings, Date.now());
     // Remember that this sign-in was a step-up, so a policy it still does not satisfy refuses instead of looping.
     const data = login.acrValues || login.maxAge !== undefined ? { ...signedIn, stepUpAt: signedIn.createdAt } : signedIn;
     let created: { ticket: string; id: string };
