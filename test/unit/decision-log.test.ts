@@ -1,0 +1,89 @@
+// The decision line is built as a string (it is written for every protected request); it
+// must be exactly what JSON.stringify, and pino, would make of the documented record.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { decisionFields, decisionRecord, logDecision, type DecisionContext } from '../../src/audit/decisions.ts';
+import type { Decision } from '../../src/policy/evaluate.ts';
+import type { Reason } from '../../src/policy/reasons.ts';
+import { createLogger, jsonString } from '../../src/log.ts';
+import { tempDir } from '../helpers/servers.ts';
+
+const compiled: readonly Reason[] = Object.freeze([
+  Object.freeze({ criterion: 'groups', outcome: 'pass' as const, code: 'groups-ok', message: 'In a group.', rule: 'staff' }),
+  Object.freeze({ criterion: 'device', outcome: 'pass' as const, code: 'device-ok', message: 'Managed.', rule: 'staff' }),
+]);
+
+const base: DecisionContext = {
+  requestId: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28',
+  route: 'app',
+  method: 'GET',
+  host: 'app.example.com',
+  path: '/reports',
+  clientIp: '10.1.2.3',
+  country: 'DE',
+  sub: 'alice',
+  email: 'alice@example.com',
+  sessionId: 'abcdefgh12345678',
+  deviceId: 'laptop-1',
+  posture: 'verified',
+};
+
+const allow: Decision = { allow: true, policy: 'staff-only', rule: 'staff', reasons: compiled };
+const deny: Decision = {
+  allow: false,
+  policy: 'staff-only',
+  reasons: [{ criterion: 'groups', outcome: 'fail', code: 'groups-unauthorized', message: 'Not in "staff".', rule: 'staff' }, { criterion: 'time', outcome: 'unknown', code: 'time-unknown', message: 'x' }],
+  stepUp: { prompt: 'login', maxAgeSeconds: 0 },
+  error: 'boom "quoted"',
+};
+
+const cases: [string, DecisionContext, Decision, Decision?][] = [
+  ['an allow with every field', base, allow],
+  ['the same allow again (its reasons from the cache)', base, allow],
+  ['a denial with step-up and an error', base, deny],
+  ['nobody signed in: user, email, session, device and country absent', { ...base, sub: undefined, email: undefined, sessionId: undefined, deviceId: undefined, country: undefined }, deny],
+  ['a WebSocket re-check', { ...base, websocket: true }, allow],
+  ['websocket: false is written, not left out', { ...base, websocket: false }, allow],
+  ['a shadow policy that would deny', base, allow, { ...deny, policy: 'stricter' }],
+  ['a shadow policy that agrees', base, allow, { ...allow, policy: 'same' }],
+  ['text that JSON must escape', { ...base, path: '/a"b\\c\u0001\u2028é\ud83d\ude00\ud800', host: 'h\tx', email: 'é@example.com' }, allow],
+];
+
+describe('the decision line', () => {
+  it.each(cases)('%s: the fields are JSON.stringify of the documented record', (_name, c, decision, shadow) => {
+    const fields = decisionFields(c, decision, shadow);
+    expect(`{${fields}}`).toBe(JSON.stringify(decisionRecord(c, decision, shadow)));
+    expect(JSON.parse(`{${fields}}`)).toMatchObject({ type: 'decision', decision: decision.allow ? 'allow' : 'deny' });
+  });
+
+  it('is written as the line pino would write for the record', async () => {
+    const { pino } = await import('pino');
+    const file = join(tempDir(), 'decisions.jsonl');
+    const logger = createLogger({ level: 'info', destination: file, sync: true });
+    const expected: string[] = [];
+    const reference = pino({ level: 'info', base: { service: 'portcullis' }, timestamp: false, formatters: { level: (label) => ({ level: label }) } }, { write: (line: string) => void expected.push(line.trim()) });
+    for (const [, c, decision, shadow] of cases) {
+      logDecision(logger, c, decision, shadow);
+      reference.info(decisionRecord(c, decision, shadow), decision.allow ? 'allowed' : 'denied');
+    }
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => line.replace(/,"time":"[^"]+"/, ''));
+    expect(lines).toEqual(expected);
+  });
+
+  it('goes through pino for a child logger with a message prefix, and not at all below its level', () => {
+    const file = join(tempDir(), 'prefixed.jsonl');
+    const logger = createLogger({ level: 'info', destination: file, sync: true });
+    logDecision(logger.child({ component: 'x' }, { msgPrefix: '[audit] ' }), base, allow);
+    logDecision(createLogger({ level: 'warn', destination: file, sync: true }), base, deny);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ msg: '[audit] allowed', component: 'x', type: 'decision', request_id: base.requestId, reasons: [{ code: 'groups-ok' }, { code: 'device-ok' }] });
+  });
+});
+
+describe('jsonString', () => {
+  it.each(['plain', '', 'quote " and backslash \\', 'tab\tnewline\n', '\u2028\u2029', 'é ü ß', '\ud83d\ude00', 'lone \ud800 surrogate', '\u007f'])('writes %j as JSON.stringify does', (text) => {
+    expect(jsonString(text)).toBe(JSON.stringify(text));
+  });
+});
