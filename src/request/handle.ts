@@ -15,6 +15,7 @@ import { canonicalIp, clientAddress } from './client-ip.ts';
 import { filterRequestHeaders } from './headers.ts';
 import { forward, type ForwardOutcome, type UpstreamPools } from './forward.ts';
 import type { RequestRecord } from './context.ts';
+import { logAccess } from './access-log.ts';
 import type { Auth } from '../auth/auth.ts';
 import { authorize } from './authorize.ts';
 import { sendDenied } from '../pages/denied.ts';
@@ -127,26 +128,7 @@ export function createRequestHandler(deps: HandlerDeps) {
   function finish(rec: RequestRecord, config: CompiledConfig): void {
     metrics.countRequest(rec.route, rec.status);
     if (rec.upstreamMs !== undefined) metrics.observeUpstream(rec.route, rec.upstreamMs);
-    if (!config.log.access_log) return;
-    logger.info(
-      {
-        type: 'access',
-        request_id: rec.id,
-        route: rec.route,
-        method: rec.method,
-        host: rec.host,
-        path: rec.path,
-        client_ip: rec.clientIp,
-        user: rec.user,
-        status: rec.status,
-        bytes: rec.bytes,
-        duration_ms: Math.round((performance.now() - rec.start) * 100) / 100,
-        upstream_ms: rec.upstreamMs === undefined ? undefined : Math.round(rec.upstreamMs * 100) / 100,
-        error: rec.error,
-        reason: rec.reason,
-      },
-      'request',
-    );
+    if (config.log.access_log) logAccess(logger, rec, performance.now() - rec.start);
   }
 
   return function handleRequest(req: IncomingMessage, res: ServerResponse): void {

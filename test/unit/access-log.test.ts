@@ -1,0 +1,43 @@
+// The access line is built as a string (every request writes one); it must be exactly what
+// JSON.stringify, and pino, would make of the documented record.
+import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { accessFields, accessRecord, logAccess } from '../../src/request/access-log.ts';
+import type { RequestRecord } from '../../src/request/context.ts';
+import { createLogger } from '../../src/log.ts';
+import { tempDir } from '../helpers/servers.ts';
+
+const served: RequestRecord = { id: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28', start: 0, method: 'GET', host: 'app.example.com', path: '/reports', clientIp: '10.1.2.3', user: 'alice', route: 'app', status: 200, bytes: 1227, upstreamMs: 0.123456, error: undefined, reason: undefined };
+
+const cases: [string, RequestRecord, number][] = [
+  ['a forwarded request', served, 0.245678],
+  ['a public request: no user', { ...served, user: undefined }, 12],
+  ['a refusal: no upstream time, an error and a reason', { ...served, upstreamMs: undefined, status: 403, error: 'access_denied', reason: 'groups-unauthorized,device-unknown' }, 1.005],
+  ['a target that was refused before routing', { ...served, host: '', route: '', path: '/a"b\\c\u0001é\ud800', method: 'G\tET', upstreamMs: undefined, status: 400, error: 'bad_target', reason: 'path "escapes"' }, 0],
+  ['a client that went away: status 0, no bytes', { ...served, status: 0, bytes: 0 }, 30_000.126],
+];
+
+describe('the access line', () => {
+  it.each(cases)('%s: the fields are JSON.stringify of the documented record', (_name, rec, ms) => {
+    expect(`{${accessFields(rec, ms)}}`).toBe(JSON.stringify(accessRecord(rec, ms)));
+  });
+
+  it('rounds times to hundredths of a millisecond', () => {
+    expect(JSON.parse(`{${accessFields(served, 0.245678)}}`)).toMatchObject({ duration_ms: 0.25, upstream_ms: 0.12 });
+  });
+
+  it('is written as the line pino would write for the record', async () => {
+    const { pino } = await import('pino');
+    const file = join(tempDir(), 'access.jsonl');
+    const logger = createLogger({ level: 'info', destination: file, sync: true });
+    const expected: string[] = [];
+    const reference = pino({ level: 'info', base: { service: 'portcullis' }, timestamp: false, formatters: { level: (label) => ({ level: label }) } }, { write: (line: string) => void expected.push(line.trim()) });
+    for (const [, rec, ms] of cases) {
+      logAccess(logger, rec, ms);
+      reference.info(accessRecord(rec, ms), 'request');
+    }
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => line.replace(/,"time":"[^"]+"/, ''));
+    expect(lines).toEqual(expected);
+  });
+});
