@@ -5,25 +5,31 @@
 //
 // Each selected row (default: the bare undici forwarder, the public route, the protected route
 // with the session in Redis, and the full policy) runs its Node process under
-// `valgrind --tool=callgrind`, about 50x slower than natively. After a warm-up long enough for
-// V8 to optimize the hot path, the counters are zeroed (callgrind_control), wrk sends load for a
-// fixed time, and the counters are dumped: instructions / requests the upstream served in
-// between is the figure. Instructions are not time (a cache miss costs more than an add), and
-// the slower process sees more requests per event-loop turn than it would natively, so use
-// the ratios between rows and before/after a change, not the absolute numbers.
+// `valgrind --tool=callgrind` (about 100x slower than natively) with V8's --single-threaded, so
+// background compiler and GC threads cannot make the count depend on timing. After a warm-up
+// at full speed, long enough for V8 to optimize the hot path, requests are sent at two fixed
+// rates (RATES, default 10 and 20 per second), N of them each, counters zeroed before and
+// dumped after each window. A process also works per second rather than per request (timers,
+// the log flush, the session cache reading each session again after at most a second), and
+// under valgrind a second holds a few dozen requests rather than thousands; so each window is
+// taken as instructions = N x per_request + seconds x per_second, and the two windows give both.
+// Requests at these rates arrive one at a time (the 1-connection regime, no batching), and
+// instructions are not time (a cache miss costs more than an add): compare rows and
+// before/after a change with these, not with npm run bench's microseconds.
 //
 // Environment:
 //   BENCH_TARGETS=a,b                 rows (ids from bench/targets.ts; Node rows only)
-//   BENCH_INSTR_WARMUP=4000           requests before counting (V8 must have optimized the hot path)
-//   BENCH_INSTR_REQUESTS=3000         requests counted
-//   BENCH_INSTR_CONNECTIONS=16        connections, each sending its share of requests one after another
+//   BENCH_INSTR_WARMUP=4000           requests at full speed before counting
+//   BENCH_INSTR_REQUESTS=1000         requests counted per window
+//   BENCH_INSTR_RATES=10,20           the two request rates, per second
 //   BENCH_PORTCULLIS_CLI=...          another checkout's src/cli.ts, to compare before and after
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { Client, request } from 'undici';
+import { Pool, request } from 'undici';
 import { installCleanup, startProcess, stopProcess, waitForPortLine, type Started } from './processes.ts';
 import { targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
@@ -33,6 +39,8 @@ import { freePort } from './ports.ts';
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const NODE_ROWS = new Set(['undici', 'portcullis-public', 'protected-memory', 'protected-redis', 'full-policy', 'protected-redis-nocache', 'full-policy-nocache']);
 const DEFAULT_ROWS = ['undici', 'portcullis-public', 'protected-redis', 'full-policy'];
+/** connections for the warm-up at full speed */
+const WARMUP_CONNECTIONS = 16;
 
 function count(name: string, fallback: number): number {
   const text = process.env[name];
@@ -41,19 +49,43 @@ function count(name: string, fallback: number): number {
   return n;
 }
 
+function rates(): [number, number] {
+  const text = process.env.BENCH_INSTR_RATES ?? '10,20';
+  const r = text.split(',').map(Number);
+  if (r.length !== 2 || r.some((x) => !(x > 0)) || r[0] === r[1]) throw new Error(`BENCH_INSTR_RATES=${text}: expected two different rates per second, such as 10,20`);
+  return [r[0]!, r[1]!];
+}
+
 const options = {
   warmup: count('BENCH_INSTR_WARMUP', 4000),
-  requests: count('BENCH_INSTR_REQUESTS', 3000),
-  connections: count('BENCH_INSTR_CONNECTIONS', 16),
+  requests: count('BENCH_INSTR_REQUESTS', 1000),
+  rates: rates(),
   targetIds: process.env.BENCH_TARGETS?.split(',').map((s) => s.trim()).filter(Boolean) ?? DEFAULT_ROWS,
 };
+
+interface Window {
+  readonly rate: number;
+  readonly requests: number;
+  readonly seconds: number;
+  readonly instructions: number;
+}
 
 export interface InstructionRow {
   readonly id: string;
   readonly label: string;
-  readonly requests: number;
-  readonly instructions: number;
-  readonly instructionsPerRequest: number;
+  readonly windows: readonly Window[];
+  /** the fit: instructions = requests x perRequest + seconds x perSecond */
+  readonly perRequest: number;
+  readonly perSecond: number;
+}
+
+/** Solve the two windows for the per-request and per-second parts. */
+export function fit(a: Window, b: Window): { perRequest: number; perSecond: number } {
+  // a.instructions = a.requests * r + a.seconds * s, and the same for b
+  const det = a.requests * b.seconds - b.requests * a.seconds;
+  const perRequest = (a.instructions * b.seconds - b.instructions * a.seconds) / det;
+  const perSecond = (a.requests * b.instructions - b.requests * a.instructions) / det;
+  return { perRequest, perSecond };
 }
 
 function callgrindAvailable(): boolean {
@@ -66,12 +98,12 @@ function callgrindAvailable(): boolean {
   }
 }
 
-/** callgrind_control waits until the running program has carried out the command. */
+/** callgrind_control returns once the running program has carried out the command. */
 function callgrindControl(pid: number, flag: '--zero' | '--dump'): void {
   execFileSync('callgrind_control', [flag, String(pid)], { stdio: 'ignore', timeout: 60_000 });
 }
 
-/** The "summary:"/"totals:" instruction count of the newest dump of this pid. */
+/** The "totals:" instruction count of the newest dump of this pid. */
 function lastDumpTotal(dir: string, pid: number): number {
   let best: { file: string; part: number } | undefined;
   for (const name of readdirSync(dir)) {
@@ -89,35 +121,57 @@ function lastDumpTotal(dir: string, pid: number): number {
 }
 
 /**
- * Exactly `total` GETs over `connections` keep-alive connections, each sending its next
- * request when the last answer is read: a fixed amount of work, unlike wrk's fixed time.
- * Returns how many answers were not 200.
+ * `total` GETs: with `rate`, one every 1/rate seconds (each on a free connection), else as
+ * fast as `connections` keep-alive connections allow. Throws on any answer that is not 200.
  */
-async function fixedLoad(run: RunningTarget, connections: number, total: number): Promise<number> {
+async function load(run: RunningTarget, total: number, rate?: number): Promise<void> {
   const url = new URL(run.url);
-  let left = total;
-  let bad = 0;
+  const pool = new Pool(url.origin, { connections: WARMUP_CONNECTIONS, headersTimeout: 120_000, bodyTimeout: 120_000 });
   const headers = { host: run.host, ...run.headers };
+  let failure: string | undefined;
   const one = async () => {
-    const client = new Client(url.origin, { headersTimeout: 120_000, bodyTimeout: 120_000 });
-    try {
-      while (left > 0) {
-        left--;
-        const res = await client.request({ path: url.pathname, method: 'GET', headers });
-        await res.body.dump();
-        if (res.statusCode !== 200) bad++;
-      }
-    } finally {
-      await client.close();
-    }
+    const res = await pool.request({ path: url.pathname, method: 'GET', headers });
+    const body = await res.body.text();
+    if (res.statusCode !== 200) failure ??= `HTTP ${res.statusCode}: ${body.slice(0, 300)}`;
   };
-  await Promise.all(Array.from({ length: connections }, one));
-  return bad;
+  try {
+    if (rate === undefined) {
+      let left = total;
+      const loop = async () => {
+        while (left-- > 0) await one();
+      };
+      await Promise.all(Array.from({ length: WARMUP_CONNECTIONS }, loop));
+    } else {
+      const started = performance.now();
+      const sent: Promise<void>[] = [];
+      for (let i = 0; i < total; i++) {
+        const wait = started + (i * 1000) / rate - performance.now();
+        if (wait > 0) await sleep(wait);
+        sent.push(one());
+      }
+      await Promise.all(sent);
+    }
+  } finally {
+    await pool.close();
+  }
+  if (failure) throw new Error(`${run.url}: an answer was not 200: ${failure}`);
 }
 
 async function upstreamServed(url: string): Promise<number> {
   const res = await request(new URL('/__bench/served', url));
   return ((await res.body.json()) as { served: number }).served;
+}
+
+async function countWindow(run: RunningTarget, upstreamUrl: string, dumpDir: string, rate: number): Promise<Window> {
+  const servedBefore = await upstreamServed(upstreamUrl);
+  callgrindControl(run.pid, '--zero');
+  const started = performance.now();
+  await load(run, options.requests, rate);
+  const seconds = (performance.now() - started) / 1000;
+  callgrindControl(run.pid, '--dump');
+  const requests = (await upstreamServed(upstreamUrl)) - servedBefore;
+  if (requests !== options.requests) throw new Error(`the upstream served ${requests} of ${options.requests} requests`);
+  return { rate, requests, seconds, instructions: lastDumpTotal(dumpDir, run.pid) };
 }
 
 async function main(): Promise<void> {
@@ -156,10 +210,9 @@ async function main(): Promise<void> {
       logPath: process.env.BENCH_LOG,
       identity,
       redis,
-      // V8's background compiler and GC threads would make the count depend on thread timing;
-      // --single-threaded does the same work on the main thread (valgrind runs one thread at a time anyway).
       wrap: { command: ['valgrind', '--tool=callgrind', `--callgrind-out-file=${dumpDir}/callgrind.%p`, '--dump-instr=no', '--dump-line=no'], nodeFlags: ['--single-threaded'] },
       startTimeoutMs: 300_000,
+      redisCommandTimeout: '30s',
     };
     // One row at a time: under valgrind each row wants a whole core.
     for (const target of selected) {
@@ -167,37 +220,41 @@ async function main(): Promise<void> {
       current = await target.start(ctx);
       const run = current;
       console.error(`bench: warm-up ${target.id} (${options.warmup} requests)`);
-      let bad = await fixedLoad(run, options.connections, options.warmup);
-      callgrindControl(run.pid, '--zero');
-      const before = await upstreamServed(upstreamUrl);
-      bad += await fixedLoad(run, options.connections, options.requests);
-      const requests = (await upstreamServed(upstreamUrl)) - before;
-      callgrindControl(run.pid, '--dump');
-      if (bad > 0 || requests !== options.requests) throw new Error(`${target.id}: ${bad} answers were not 200, and the upstream served ${requests} of ${options.requests}`);
-      const instructions = lastDumpTotal(dumpDir, run.pid);
-      const row = { id: target.id, label: target.label, requests, instructions, instructionsPerRequest: instructions / requests };
+      await load(run, options.warmup);
+      const windows: Window[] = [];
+      for (const rate of options.rates) {
+        const w = await countWindow(run, upstreamUrl, dumpDir, rate);
+        windows.push(w);
+        console.error(`bench: ${target.id} at ${rate}/s: ${w.requests} requests in ${w.seconds.toFixed(1)} s, ${Math.round(w.instructions / w.requests).toLocaleString('en')} instructions/request all in`);
+      }
+      const row = { id: target.id, label: target.label, windows, ...fit(windows[0]!, windows[1]!) };
       rows.push(row);
-      console.error(`bench: ${target.id}: ${requests} requests, ${Math.round(row.instructionsPerRequest).toLocaleString('en')} instructions/request`);
+      console.error(`bench: ${target.id}: ${Math.round(row.perRequest).toLocaleString('en')} instructions/request + ${Math.round(row.perSecond).toLocaleString('en')}/s`);
       await run.stop();
       current = undefined;
     }
   } finally {
     await stopAll();
-    rmSync(workDir, { recursive: true, force: true });
+    if (process.env.BENCH_KEEP === '1') console.error(`bench: kept ${dumpDir}`);
+    else rmSync(workDir, { recursive: true, force: true });
   }
 
   const base = rows.find((r) => r.id === 'portcullis-public');
+  const k = (n: number) => Math.round(n / 1000).toLocaleString('en') + 'k';
   const lines = [
-    '| row | requests counted | instructions / request | × public route |',
-    '| --- | ---: | ---: | ---: |',
-    ...rows.map((r) => `| ${r.label} | ${r.requests} | ${Math.round(r.instructionsPerRequest).toLocaleString('en')} | ${base ? (r.instructionsPerRequest / base.instructionsPerRequest).toFixed(2) : '-'} |`),
+    `| row | instructions / request | × public route | per second, not per request | all in at ${options.rates[0]}/s, ${options.rates[1]}/s |`,
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...rows.map((r) => `| ${r.label} | ${k(r.perRequest)} | ${base ? (r.perRequest / base.perRequest).toFixed(2) + '×' : '-'} | ${k(r.perSecond)} | ${r.windows.map((w) => k(w.instructions / w.requests)).join(', ')} |`),
   ];
   console.log(`\n${lines.join('\n')}\n`);
   mkdirSync(RESULTS, { recursive: true });
   writeFileSync(join(RESULTS, 'instructions.json'), JSON.stringify({ date: new Date().toISOString(), node: process.version, settings: options, rows }, null, 2) + '\n');
 }
 
-main().catch((err: Error) => {
-  console.error(`bench: ${err.stack ?? err.message}`);
-  process.exitCode = 1;
-});
+const isEntryPoint = import.meta.url === `file://${process.argv[1]}`;
+if (isEntryPoint) {
+  main().catch((err: Error) => {
+    console.error(`bench: ${err.stack ?? err.message}`);
+    process.exitCode = 1;
+  });
+}

@@ -13,6 +13,9 @@
 //   BENCH_LOG=/dev/null      where Portcullis's log goes (default: one temp file per row)
 //   BENCH_PROFILE=1          run Node targets under --cpu-prof, profiles in bench/results/profiles
 //   BENCH_PORTCULLIS_CLI=... another checkout's src/cli.ts, to compare before and after a change
+//   BENCH_BASELINE_CLI=...   another checkout's src/cli.ts: every Portcullis row gets a twin running it
+//                            ("ID@baseline"), measured in turn with the row, and the table says how
+//                            the two compare; the fair way to see a change of a few percent
 //   BENCH_KEEP=1             keep the temp directory (configs, logs)
 //   BENCH_DOCS=1|0           also write the chart to docs/bench.svg (default: only for a full default run)
 //   BENCH_REDIS_URL=...      use this Redis instead of starting a private redis-server
@@ -26,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
-import { measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
+import { baselineTwin, measuredPids, portcullisRowIds, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { buildRows, consoleTable, errorsOf, markdownTable, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
 import { soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
@@ -49,7 +52,7 @@ const options = {
   soak: (process.env.BENCH_SOAK ?? (process.env.BENCH_TARGETS ? '0' : '1')) === '1' ? soakSettings() : undefined,
 };
 /** The tracked chart in docs/ is only replaced by a run that measured everything the default way. */
-const writeDocsChart = process.env.BENCH_DOCS ? process.env.BENCH_DOCS === '1' : !options.targetIds && options.seconds >= 10 && options.repeats >= 3 && !options.profile;
+const writeDocsChart = process.env.BENCH_DOCS ? process.env.BENCH_DOCS === '1' : !options.targetIds && options.seconds >= 10 && options.repeats >= 3 && !options.profile && !process.env.BENCH_BASELINE_CLI;
 
 function positiveNumber(name: string, fallback: number, zeroOk = false): number {
   const text = process.env[name];
@@ -89,7 +92,8 @@ async function main(): Promise<void> {
   if (wanted.length === 0) throw new Error(`BENCH_TARGETS matches none of: ${targets.map((t) => t.id).join(', ')}`);
   const skipped = wanted.filter((t) => t.available && !t.available());
   for (const t of skipped) console.error(`bench: leaving out ${t.id}: not installed on this machine`);
-  const selected = wanted.filter((t) => !skipped.includes(t));
+  const baselineCli = process.env.BENCH_BASELINE_CLI;
+  const selected = wanted.filter((t) => !skipped.includes(t)).flatMap((t) => (baselineCli && portcullisRowIds.has(t.id) ? [t, baselineTwin(t, baselineCli)] : [t]));
   const workDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const profileDir = options.profile ? join(RESULTS, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
@@ -171,6 +175,7 @@ async function main(): Promise<void> {
     const run = { ...machine, load_average_after: loadAfter, duration_minutes: round2(minutes), skipped: skipped.map((t) => t.id) };
 
     console.log(`\n${consoleTable(rows, options.connections)}\n`);
+    for (const line of baselineComparison(samples)) console.log(line);
     if (soak) console.log(`${soakTitle(soak, ', after the runs above')}\n\n${soakConsoleTable(soak)}\n\n${soakVerdictLines(soak)}\n`);
     const settings = { seconds: options.seconds, repeats: options.repeats, warmup_seconds: options.warmupSeconds, connections: [1, options.connections], ...(options.soak ? { soak: options.soak } : {}) };
     mkdirSync(RESULTS, { recursive: true });
@@ -192,6 +197,21 @@ async function main(): Promise<void> {
     await stopAll();
     removeWorkDir();
   }
+}
+
+/** Each row against its @baseline twin, run by run (the twin ran right after it): median ratios. */
+function baselineComparison(samples: ReadonlyMap<string, Sample[]>): string[] {
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const out: string[] = [];
+  for (const [id, mine] of samples) {
+    const theirs = samples.get(`${id}@baseline`);
+    if (!theirs) continue;
+    const cpu = mine.map((s, i) => s.cpuUsPerRequest / theirs[i]!.cpuUsPerRequest);
+    const rps = mine.map((s, i) => s.rps / theirs[i]!.rps);
+    const list = (v: number[]) => v.map((x) => x.toFixed(2)).join(', ');
+    out.push(`${id} against its baseline: CPU µs/request ×${median(cpu).toFixed(3)} (runs ${list(cpu)}), requests/s ×${median(rps).toFixed(3)} (runs ${list(rps)})`);
+  }
+  return out;
 }
 
 function footnote(rows: readonly Row[], run: ReturnType<typeof machineFacts> & { load_average_after: number[]; duration_minutes: number; skipped: string[] }): string {

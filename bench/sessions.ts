@@ -4,14 +4,17 @@
 // data shaped by BENCH_SESSIONS_SHAPE:
 //
 //   realistic (default): what sign-in stores (src/auth/session-data.ts) for a user in 10
-//       groups, with real JWT structure: an RS256 ID token and access token whose header
-//       and payload are base64url JSON carrying the user's claims and groups (as an IdP
-//       issues them), with random nonce, at_hash, jti, sid and 256-byte signatures; an
-//       opaque refresh token. The signatures are random bytes, not computed: no codec can
-//       tell the difference.
-//   incompressible: the same fields, but the two tokens are 1,024 and 900 characters whose
-//       every segment is random (no JSON inside, nothing to compress): a worst case, and
-//       the data earlier versions of this bench called realistic.
+//       groups under the default configuration, with real JWT structure: an RS256 ID token
+//       whose header and payload are base64url JSON carrying the user's claims and groups
+//       (as an IdP issues them), with random nonce, at_hash, sid and a 256-byte signature;
+//       an opaque refresh token. No access token: sessions keep it only while a route
+//       forwards it (pass_access_token). The signatures are random bytes, not computed: no
+//       codec can tell the difference.
+//   realistic-access-token: the same plus an RS256 access token (JWT, the user's claims,
+//       groups and scopes), as sessions hold it once a route sets pass_access_token.
+//   incompressible: the same fields (access token included), but the two tokens are 1,024
+//       and 900 characters whose every segment is random (no JSON inside, nothing to
+//       compress): a worst case, and the data earlier versions of this bench called realistic.
 //
 //   memory store: a child process started with --expose-gc creates BENCH_SESSIONS_MEMORY
 //                 sessions (100,000, the default memory.max_sessions). It reads memory three
@@ -50,7 +53,7 @@ import { freePort } from './ports.ts';
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
 const LIFETIMES = { idleMs: 3_600_000, absoluteMs: 12 * 3_600_000 };
 const BATCH = 500;
-const SHAPES = ['realistic', 'incompressible'] as const;
+const SHAPES = ['realistic', 'realistic-access-token', 'incompressible'] as const;
 type Shape = (typeof SHAPES)[number];
 
 function count(name: string, fallback: number): number {
@@ -116,7 +119,8 @@ export function benchSession(i: number, shape: Shape = 'realistic', now = Date.n
     authTime: iat,
     sid,
     idToken,
-    accessToken,
+    // Kept only while a route forwards it (src/auth/auth.ts): not under the default configuration.
+    accessToken: shape === 'realistic' ? undefined : accessToken,
     refreshToken: b64(64),
     tokenExpiresAt: now + 600_000,
     createdAt: now,
@@ -291,7 +295,7 @@ async function sampleKeys(client: import('ioredis').Redis, prefix: string, want:
 
 function describeShape(shape: Shape) {
   const sample = benchSession(0, shape);
-  return { shape, json_bytes: Buffer.byteLength(JSON.stringify(sample)), id_token_chars: sample.idToken!.length, access_token_chars: sample.accessToken!.length };
+  return { shape, json_bytes: Buffer.byteLength(JSON.stringify(sample)), id_token_chars: sample.idToken!.length, access_token_chars: sample.accessToken?.length ?? 0 };
 }
 
 async function main(): Promise<void> {
@@ -300,7 +304,7 @@ async function main(): Promise<void> {
   const memoryShape = shapeOf(process.env.BENCH_SESSIONS_SHAPE);
   const warmup = Math.min(count('BENCH_SESSIONS_WARMUP', 20_000), memoryCount);
   const shapes = SHAPES.map(describeShape);
-  for (const s of shapes) console.error(`bench:sessions: ${s.shape} session data is ${s.json_bytes} bytes as JSON (ID token ${s.id_token_chars} chars, access token ${s.access_token_chars}, 10 groups)`);
+  for (const s of shapes) console.error(`bench:sessions: ${s.shape} session data is ${s.json_bytes} bytes as JSON (ID token ${s.id_token_chars} chars, ${s.access_token_chars ? `access token ${s.access_token_chars}` : 'no access token'}, 10 groups)`);
 
   console.error(`bench:sessions: ${memoryCount.toLocaleString('en-US')} ${memoryShape} sessions in the memory store (child process)…`);
   const mem = await runMemoryChild(memoryCount, memoryShape, warmup);
@@ -326,7 +330,7 @@ async function main(): Promise<void> {
   const n = mem.n.toLocaleString('en-US');
   const lines: [string, string][] = [
     ['measure', 'value'],
-    ...shapes.map((s): [string, string] => [`session data, ${s.shape}: as JSON`, `${bytes(s.json_bytes)} (ID token ${s.id_token_chars} chars, access token ${s.access_token_chars})`]),
+    ...shapes.map((s): [string, string] => [`session data, ${s.shape}: as JSON`, `${bytes(s.json_bytes)} (ID token ${s.id_token_chars} chars, ${s.access_token_chars ? `access token ${s.access_token_chars}` : 'no access token'})`]),
     [`memory store (${mem.shape}): RSS with ${n} sessions`, `${mib(mem.after.rss)} after a full GC returning V8's free pages; ${mib(mem.after.rssAfterGc)} after a regular full GC`],
     ['memory store: RSS without sessions', `${mib(mem.fresh.rss)} fresh; ${mib(mem.before.rss)} after ${mem.warmup.toLocaleString('en-US')} sign-ins revoked (warm-up), same GC`],
     [`memory store: RSS the ${n} sessions add`, `${mib(memory.rss_delta)} (${kib(memory.rss_per_session)} per session; warmed-up before, both readings after a full GC returning V8's free pages)`],

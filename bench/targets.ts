@@ -39,6 +39,12 @@ export interface BenchContext {
   readonly wrap?: { readonly command: readonly string[]; readonly nodeFlags: readonly string[] };
   /** how long a row may take to start (default 30 s; much longer under valgrind) */
   readonly startTimeoutMs?: number;
+  /** redis.command_timeout for the rows (default: Portcullis's own) */
+  readonly redisCommandTimeout?: string;
+  /** the Portcullis CLI the rows start (default: BENCH_PORTCULLIS_CLI, else this checkout's) */
+  readonly portcullisCli?: string;
+  /** appended to a row's file names (config, keys, log), so a twin of the row has its own */
+  readonly fileSuffix?: string;
 }
 
 export interface RunningTarget {
@@ -94,10 +100,11 @@ export const portcullisPublic: Target = {
   label: 'portcullis public route',
   async start(ctx) {
     const [port, opsPort] = [await freePort(), await freePort()];
-    const proc = startPortcullis(ctx, 'portcullis-public', publicRouteConfig({ port, opsPort }, ctx.upstream.url));
+    const name = fileName(ctx, 'portcullis-public');
+    const proc = startPortcullis(ctx, name, publicRouteConfig({ port, opsPort }, ctx.upstream.url));
     const url = `http://127.0.0.1:${port}/`;
     await waitUntilServing(proc, url, BENCH_HOST, {}, ctx.startTimeoutMs);
-    return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, opsUrl: `http://127.0.0.1:${opsPort}`, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, 'portcullis-public')) };
+    return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, opsUrl: `http://127.0.0.1:${opsPort}`, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, name)) };
   },
 };
 
@@ -122,16 +129,17 @@ function protectedTarget(v: ProtectedVariant): Target {
       const opsPort = await freePort();
       const keyPrefix = `portcullis-bench:${randomBytes(4).toString('hex')}:`;
       const session: ProtectedRow['session'] = v.store === 'redis' ? { store: 'redis', url: ctx.redis!.url, keyPrefix } : { store: 'memory' };
-      const posture = v.fullPolicy ? await postureFixture(ctx.workDir, v.id) : undefined;
-      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}), ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}) };
+      const name = fileName(ctx, v.id);
+      const posture = v.fullPolicy ? await postureFixture(ctx.workDir, name) : undefined;
+      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}), ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}), ...(ctx.redisCommandTimeout ? { redisCommandTimeout: ctx.redisCommandTimeout } : {}) };
       const signInSettings = {
         issuer: identity.issuer,
         clientId: clientIdFor(port),
         clientSecret: identity.clientSecret,
         cookieSecret: randomBytes(32).toString('base64url'),
-        signingKeyFile: await signingKeyFile(ctx.workDir, v.id),
+        signingKeyFile: await signingKeyFile(ctx.workDir, name),
       };
-      const proc = startPortcullis(ctx, v.id, protectedRouteConfig({ port, opsPort }, ctx.upstream.url, signInSettings, row));
+      const proc = startPortcullis(ctx, name, protectedRouteConfig({ port, opsPort }, ctx.upstream.url, signInSettings, row));
       const stop = async () => {
         await stopProcess(proc);
         if (v.store === 'redis') await ctx.redis!.deleteKeysWithPrefix(keyPrefix).catch(() => {});
@@ -140,7 +148,7 @@ function protectedTarget(v: ProtectedVariant): Target {
         await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`, ctx.startTimeoutMs);
         const cookie = await signIn(`http://${BENCH_HOST}:${port}/`, identity.issuer);
         const headers: Record<string, string> = { cookie, ...(posture ? { 'x-device-posture': posture.token } : {}) };
-        return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', opsUrl: `http://127.0.0.1:${opsPort}`, stop, facts: accessLogFacts(logFileFor(ctx, v.id)) };
+        return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', opsUrl: `http://127.0.0.1:${opsPort}`, stop, facts: accessLogFacts(logFileFor(ctx, name)) };
       } catch (err) {
         await stop();
         throw err;
@@ -212,6 +220,17 @@ function nginxTarget(id: string, label: string, withAuth: boolean): Target {
 export const nginxPlain = nginxTarget('nginx', 'nginx reverse proxy (1 worker)', false);
 export const nginxAuthRequest = nginxTarget('nginx-auth-request', 'nginx auth_request + Redis session check', true);
 
+/** Row ids that run Portcullis (and so can be compared with another checkout's). */
+export const portcullisRowIds: ReadonlySet<string> = new Set(['portcullis-public', 'protected-memory', 'protected-redis', 'full-policy', 'workers-auto', 'protected-redis-nocache', 'full-policy-nocache']);
+
+/**
+ * The same row running another checkout's Portcullis (BENCH_BASELINE_CLI): measured in turn
+ * with the row itself, so both see the same minutes of a noisy machine.
+ */
+export function baselineTwin(target: Target, cli: string): Target {
+  return { ...target, id: `${target.id}@baseline`, label: `${target.label} (baseline)`, start: (ctx) => target.start({ ...ctx, portcullisCli: cli, fileSuffix: '-baseline' }) };
+}
+
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
 export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy];
 
@@ -225,7 +244,7 @@ function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started
   // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
   const logFd = openSync(logFileFor(ctx, name), 'a');
   try {
-    return startNode(ctx, name, [...NODE_FLAGS, ...profileFlags(ctx, name), PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+    return startNode(ctx, name, [...NODE_FLAGS, ...profileFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
   } finally {
     closeSync(logFd);
   }
@@ -236,6 +255,11 @@ function startNode(ctx: BenchContext, name: string, args: readonly string[], std
   if (!ctx.wrap) return startProcess(name, process.execPath, args, stdio, cwd);
   const [command, ...wrapArgs] = ctx.wrap.command;
   return startProcess(name, command!, [...wrapArgs, process.execPath, ...ctx.wrap.nodeFlags, ...args], stdio, cwd);
+}
+
+/** The base name of a row's files in the work directory. */
+function fileName(ctx: BenchContext, id: string): string {
+  return id + (ctx.fileSuffix ?? '');
 }
 
 function logFileFor(ctx: BenchContext, name: string): string {
