@@ -34,8 +34,6 @@ export interface ProtectedRow {
   readonly workers?: 'auto' | number;
   /** session.cache_ttl, such as "1s" */
   readonly sessionCache?: string;
-  /** redis.command_timeout, such as "10s" (a process under valgrind needs far longer than the default) */
-  readonly redisCommandTimeout?: string;
 }
 
 function head({ port, opsPort }: Listeners, publicUrl: string): string {
@@ -77,7 +75,7 @@ identity:
   const cache = ttl ? `, cache_ttl: ${ttl}` : '';
   if (row.session.store === 'redis') {
     lines.push(`session: { store: redis${cache} }
-redis: { url: "${row.session.url}", key_prefix: "${row.session.keyPrefix}"${row.redisCommandTimeout ? `, command_timeout: ${row.redisCommandTimeout}` : ''} }
+redis: { url: "${row.session.url}", key_prefix: "${row.session.keyPrefix}" }
 `);
   } else {
     lines.push(`session: { store: memory${cache} }\n`);

@@ -1,7 +1,6 @@
 // The rows of the benchmark. Each target starts what it needs as separate processes and
 // says where to send load (URL, Host and any other headers) and which processes to measure.
 // To add a row, add a Target here and put it in `targets` at the end of the file.
-import type { StdioOptions } from 'node:child_process';
 import { closeSync, createReadStream, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -35,12 +34,6 @@ export interface BenchContext {
   readonly identity?: BenchIdentity;
   /** the bench's private Redis, started when a selected row needs it */
   readonly redis?: BenchRedis;
-  /** a command the Node processes under test run inside, and Node flags they get (bench/instructions.ts: valgrind) */
-  readonly wrap?: { readonly command: readonly string[]; readonly nodeFlags: readonly string[] };
-  /** how long a row may take to start (default 30 s; much longer under valgrind) */
-  readonly startTimeoutMs?: number;
-  /** redis.command_timeout for the rows (default: Portcullis's own) */
-  readonly redisCommandTimeout?: string;
   /** the Portcullis CLI the rows start (default: BENCH_PORTCULLIS_CLI, else this checkout's) */
   readonly portcullisCli?: string;
   /** appended to a row's file names (config, keys, log), so a twin of the row has its own */
@@ -89,8 +82,8 @@ export const bareUndici: Target = {
   id: 'undici',
   label: 'bare undici forwarder',
   async start(ctx) {
-    const proc = startNode(ctx, 'reference forwarder', [...NODE_FLAGS, ...profileFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
-    const port = await waitForPortLine(proc, ctx.startTimeoutMs);
+    const proc = startProcess('reference forwarder', process.execPath, [...NODE_FLAGS, ...profileFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
+    const port = await waitForPortLine(proc);
     return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc) };
   },
 };
@@ -103,7 +96,7 @@ export const portcullisPublic: Target = {
     const name = fileName(ctx, 'portcullis-public');
     const proc = startPortcullis(ctx, name, publicRouteConfig({ port, opsPort }, ctx.upstream.url));
     const url = `http://127.0.0.1:${port}/`;
-    await waitUntilServing(proc, url, BENCH_HOST, {}, ctx.startTimeoutMs);
+    await waitUntilServing(proc, url, BENCH_HOST);
     return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, opsUrl: `http://127.0.0.1:${opsPort}`, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, name)) };
   },
 };
@@ -131,7 +124,7 @@ function protectedTarget(v: ProtectedVariant): Target {
       const session: ProtectedRow['session'] = v.store === 'redis' ? { store: 'redis', url: ctx.redis!.url, keyPrefix } : { store: 'memory' };
       const name = fileName(ctx, v.id);
       const posture = v.fullPolicy ? await postureFixture(ctx.workDir, name) : undefined;
-      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}), ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}), ...(ctx.redisCommandTimeout ? { redisCommandTimeout: ctx.redisCommandTimeout } : {}) };
+      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}), ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}) };
       const signInSettings = {
         issuer: identity.issuer,
         clientId: clientIdFor(port),
@@ -145,7 +138,7 @@ function protectedTarget(v: ProtectedVariant): Target {
         if (v.store === 'redis') await ctx.redis!.deleteKeysWithPrefix(keyPrefix).catch(() => {});
       };
       try {
-        await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`, ctx.startTimeoutMs);
+        await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`);
         const cookie = await signIn(`http://${BENCH_HOST}:${port}/`, identity.issuer);
         const headers: Record<string, string> = { cookie, ...(posture ? { 'x-device-posture': posture.token } : {}) };
         return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', opsUrl: `http://127.0.0.1:${opsPort}`, stop, facts: accessLogFacts(logFileFor(ctx, name)) };
@@ -244,17 +237,10 @@ function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started
   // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
   const logFd = openSync(logFileFor(ctx, name), 'a');
   try {
-    return startNode(ctx, name, [...NODE_FLAGS, ...profileFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+    return startProcess(name, process.execPath, [...NODE_FLAGS, ...profileFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
   } finally {
     closeSync(logFd);
   }
-}
-
-/** A Node process under test, inside ctx.wrap when set (valgrind keeps the pid: it runs the program in its own process). */
-function startNode(ctx: BenchContext, name: string, args: readonly string[], stdio?: StdioOptions, cwd?: string): Started {
-  if (!ctx.wrap) return startProcess(name, process.execPath, args, stdio, cwd);
-  const [command, ...wrapArgs] = ctx.wrap.command;
-  return startProcess(name, command!, [...wrapArgs, process.execPath, ...ctx.wrap.nodeFlags, ...args], stdio, cwd);
 }
 
 /** The base name of a row's files in the work directory. */
@@ -314,7 +300,7 @@ async function seedSession(redisUrl: string, key: string): Promise<void> {
 }
 
 /** Wait until the process answers at url (any status): a public route needs nothing else. */
-async function waitUntilServing(proc: Started, url: string, host: string, headers: Record<string, string> = {}, timeoutMs = 30_000): Promise<void> {
+async function waitUntilServing(proc: Started, url: string, host: string, headers: Record<string, string> = {}, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited with ${proc.child.exitCode} before serving:\n${stderrOf(proc)}`);
