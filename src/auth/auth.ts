@@ -18,6 +18,7 @@ import { Sealer } from './sealed.ts';
 import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, clearCookie, type CookieNames } from './cookies.ts';
 import { safeReturnUrl } from './return-to.ts';
 import { sessionFromClaims, type SessionData, type Sessions } from './session-data.ts';
+import { isPromise, type MaybePromise } from '../maybe-promise.ts';
 import { canFollowLoginRedirect, readSmallBody, redirect, sendHtml, sendJson } from './http-util.ts';
 
 const LOGIN_STATE_TTL_MS = 10 * 60_000;
@@ -124,16 +125,34 @@ export class Auth {
     return this.#c.signer;
   }
 
-  /** Who is this? Never "allowed because the lookup failed": a store error is "unavailable". */
-  async authenticate(req: IncomingMessage): Promise<AuthResult> {
+  /**
+   * Who is this? Never "allowed because the lookup failed": a store error is "unavailable".
+   * Answers at once, without a promise, when the session is in this process's cache and its
+   * tokens need no refresh: the case of nearly every request.
+   */
+  authenticate(req: IncomingMessage): MaybePromise<AuthResult> {
     const tickets = readCookies(req.headers.cookie, this.#c.names.session);
     if (tickets.length === 0) return { kind: 'login', reason: 'no session cookie' };
+    let first: ReturnType<Sessions['load']>;
+    try {
+      first = this.#sessions.load(tickets[0]!);
+    } catch (err) {
+      return { kind: 'unavailable', code: 'session_store_unavailable', reason: (err as Error).message };
+    }
+    if (first !== undefined && !isPromise(first)) {
+      const fresh = this.#freshResult(first.id, tickets[0]!, first.data, Date.now());
+      if (fresh) return fresh;
+    }
+    return this.#authenticate(tickets, first);
+  }
+
+  async #authenticate(tickets: readonly string[], first: ReturnType<Sessions['load']>): Promise<AuthResult> {
     let found: { id: string; data: SessionData; ticket: string } | undefined;
     try {
-      for (const ticket of tickets.slice(0, MAX_TICKETS_TRIED)) {
-        const loaded = await this.#sessions.load(ticket);
+      for (let i = 0; i < Math.min(tickets.length, MAX_TICKETS_TRIED); i++) {
+        const loaded = await (i === 0 ? first : this.#sessions.load(tickets[i]!));
         if (loaded) {
-          found = { ...loaded, ticket };
+          found = { ...loaded, ticket: tickets[i]! };
           break;
         }
       }
@@ -144,10 +163,16 @@ export class Auth {
     return this.#checkFreshness(found.id, found.ticket, found.data);
   }
 
+  /** The session as it is, when its tokens are not yet due for a refresh. */
+  #freshResult(id: string, ticket: string, data: SessionData, now: number): AuthResult | undefined {
+    const refreshAhead = Math.min(60_000, Math.max(5_000, (data.tokenExpiresAt - (data.refreshedAt ?? data.createdAt)) / 5));
+    return now < data.tokenExpiresAt - refreshAhead ? { kind: 'ok', id, ticket, session: data } : undefined;
+  }
+
   async #checkFreshness(id: string, ticket: string, data: SessionData): Promise<AuthResult> {
     const now = Date.now();
-    const refreshAhead = Math.min(60_000, Math.max(5_000, (data.tokenExpiresAt - (data.refreshedAt ?? data.createdAt)) / 5));
-    if (now < data.tokenExpiresAt - refreshAhead) return { kind: 'ok', id, ticket, session: data };
+    const fresh = this.#freshResult(id, ticket, data, now);
+    if (fresh) return fresh;
     if (!data.refreshToken) {
       if (now < data.tokenExpiresAt) return { kind: 'ok', id, ticket, session: data };
       await this.#sessions.revoke(ticket).catch(() => {});
@@ -353,7 +378,7 @@ export class Auth {
     // Already signed in here (another host's sign-in made this session): skip the provider,
     // unless a policy asked for a stronger or more recent sign-in.
     if (!stepUp) {
-      const existing = await this.authenticate(req).catch(() => undefined);
+      const existing = await Promise.resolve(this.authenticate(req)).catch(() => undefined);
       if (existing?.kind === 'ok') return this.#sendToReturnUrl(res, existing.ticket, returnTo, [], binding);
     }
 
@@ -508,7 +533,7 @@ export class Auth {
 
   async #logout(req: IncomingMessage, res: ServerResponse, host: string, requestId: string): Promise<void> {
     const action = '/.portcullis/logout';
-    const current = await this.authenticate(req).catch(() => undefined);
+    const current = await Promise.resolve(this.authenticate(req)).catch(() => undefined);
     const clear = clearCookie(this.#c.names.session, this.#cookieOptions(host));
     if (req.method === 'GET' || req.method === 'HEAD') {
       if (current?.kind !== 'ok') return sendHtml(res, 200, signedOutPage(this.loginUrl(this.#publicUrl.origin + '/.portcullis/userinfo')), { 'set-cookie': clear });

@@ -1,5 +1,6 @@
 // What Portcullis keeps about a signed-in user, inside the sealed session record.
 // Only the session layer sees it serialized; nothing here is ever sent to a browser.
+import type { MaybePromise } from '../maybe-promise.ts';
 
 export interface SessionData {
   readonly v: 1;
@@ -35,8 +36,9 @@ export interface Sessions {
   /**
    * undefined: no such session (unknown, expired, tampered). Throws when the store is unreachable.
    * fresh: read the store even if this process holds a copy from the last second (before a refresh).
+   * A copy this process holds is returned as it is, not wrapped in a promise.
    */
-  load(ticket: string, options?: { fresh?: boolean }): Promise<{ id: string; data: SessionData } | undefined>;
+  load(ticket: string, options?: { fresh?: boolean }): MaybePromise<{ id: string; data: SessionData } | undefined>;
   /** false when the session no longer exists (revoked meanwhile): it is not brought back */
   update(ticket: string, data: SessionData): Promise<boolean>;
   revoke(ticket: string): Promise<void>;

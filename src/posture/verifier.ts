@@ -10,6 +10,7 @@ import { checkFreshness } from './freshness.ts';
 import { parseKeyFile, remoteKeyResolver, staticKeyResolver } from './keys.ts';
 import { verifyPostureJwt, type JwtCheck } from './verify-jwt.ts';
 import { VerificationCache } from './cache.ts';
+import type { MaybePromise } from '../maybe-promise.ts';
 
 export interface PostureLogger {
   warn(fields: Record<string, unknown>, message: string): void;
@@ -27,7 +28,7 @@ export type RequestHeaders = Readonly<Record<string, string | string[] | undefin
 
 export interface PostureVerifier {
   /** Device facts for one request. `peerTrusted`: the TCP peer is one of trusted_proxies. */
-  verify(headers: RequestHeaders, user: PostureUser | undefined, peerTrusted: boolean, nowMs: number): Promise<DeviceFacts>;
+  verify(headers: RequestHeaders, user: PostureUser | undefined, peerTrusted: boolean, nowMs: number): MaybePromise<DeviceFacts>;
   /** whether checkDeviceBinding should be applied to sessions */
   readonly sessionBinding: boolean;
   /** lower-case names of every header posture is read from (the caller may strip them before forwarding) */
@@ -64,7 +65,8 @@ export function createPostureVerifier(config: DevicePostureConfig, options: Post
   const cache = new VerificationCache(options.cacheEntries ?? 10_000);
   let lastUnavailableLog = -Infinity;
 
-  async function verifyToken(raw: string | string[], user: PostureUser | undefined, check: JwtCheck, nowMs: number): Promise<DeviceFacts> {
+  /** A token verified before (for this user) is answered at once; a new one needs its signature checked. */
+  function verifyToken(raw: string | string[], user: PostureUser | undefined, check: JwtCheck, nowMs: number): MaybePromise<DeviceFacts> {
     if (Array.isArray(raw)) return postureFailure('posture-invalid', `device posture was sent more than once in ${config.header}`);
     const hit = cache.get(raw, user);
     if (hit) {
@@ -73,6 +75,10 @@ export function createPostureVerifier(config: DevicePostureConfig, options: Post
       cache.delete(raw);
       return failure;
     }
+    return verifyNewToken(raw, user, check, nowMs);
+  }
+
+  async function verifyNewToken(raw: string, user: PostureUser | undefined, check: JwtCheck, nowMs: number): Promise<DeviceFacts> {
     const result = await verifyPostureJwt(raw, check, nowMs);
     if (!result.ok) {
       if (result.code === 'posture-keys-unavailable' && nowMs - lastUnavailableLog >= UNAVAILABLE_LOG_INTERVAL_MS) {
@@ -103,7 +109,7 @@ export function createPostureVerifier(config: DevicePostureConfig, options: Post
   return Object.freeze({
     sessionBinding: config.session_binding,
     headerNames: Object.freeze([...(jwtCheck ? [postureHeader] : []), ...trustedHeaders.values()]),
-    async verify(headers: RequestHeaders, user: PostureUser | undefined, peerTrusted: boolean, nowMs: number): Promise<DeviceFacts> {
+    verify(headers: RequestHeaders, user: PostureUser | undefined, peerTrusted: boolean, nowMs: number): MaybePromise<DeviceFacts> {
       const raw = jwtCheck ? headers[postureHeader] : undefined;
       // A signed token, when sent, is the answer: a bad one does not fall back to headers.
       if (raw !== undefined && raw !== '' && jwtCheck) return verifyToken(raw, user, jwtCheck, nowMs);

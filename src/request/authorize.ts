@@ -4,14 +4,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import type { Logger } from '../log.ts';
-import type { Auth, StepUp } from '../auth/auth.ts';
+import type { Auth, AuthResult, StepUp } from '../auth/auth.ts';
 import type { SessionData } from '../auth/session-data.ts';
 import type { RequestFacts } from './handle.ts';
 import { evaluateRoute, type Decision } from '../policy/evaluate.ts';
 import { userFactsFromSession, type Facts } from '../policy/facts.ts';
 import type { Reason } from '../policy/reasons.ts';
 import { checkDeviceBinding, type DeviceFacts } from '../posture/index.ts';
-import { logDecision } from '../audit/decisions.ts';
+import { logDecision, type DecisionContext } from '../audit/decisions.ts';
+import { isPromise, type MaybePromise } from '../maybe-promise.ts';
 import { requestCountry } from '../geo/country.ts';
 
 export type Access =
@@ -19,6 +20,8 @@ export type Access =
   | { readonly kind: 'login'; readonly reason: string; readonly stepUp?: StepUp }
   | { readonly kind: 'deny'; readonly decision: Decision; readonly session: SessionData }
   | { readonly kind: 'unavailable'; readonly code: 'session_store_unavailable' | 'idp_unavailable'; readonly reason: string };
+
+type Authenticated = Extract<AuthResult, { kind: 'ok' }>;
 
 /** A step-up sign-in this recent that still fails a step-up criterion did not deliver: refuse instead of looping. */
 const STEP_UP_LOOP_GUARD_MS = 60_000;
@@ -34,20 +37,31 @@ export interface AuthorizeInput {
   readonly websocket?: boolean;
 }
 
-export async function authorize(input: AuthorizeInput): Promise<Access> {
-  const { req, facts, route, config, auth, requestId, logger } = input;
-  const result = await auth.authenticate(req);
-  if (result.kind !== 'ok') return result;
-  const { session, id, ticket } = result;
-  const now = Date.now();
+/**
+ * Authenticate, gather the facts, decide, log. Synchronous when the session and the posture
+ * verification are cached in this process (nearly every request); a promise when either
+ * needs I/O. Either way it never resolves to "allow" on an error: exceptions propagate.
+ */
+export function authorize(input: AuthorizeInput): MaybePromise<Access> {
+  const result = input.auth.authenticate(input.req);
+  return isPromise(result) ? result.then((r) => withSession(input, r)) : withSession(input, result);
+}
 
-  let device: DeviceFacts | undefined;
-  const posture = config.posture;
-  if (posture) {
-    device = await posture.verify(req.headers, { sub: session.sub, email: session.email }, facts.peerTrusted, now);
-    if (!device.ok && device.code === 'posture-untrusted-headers') {
-      logger.warn({ type: 'posture', request_id: requestId, client_ip: facts.clientIp, peer: facts.peer }, 'device posture headers from an untrusted peer were ignored');
-    }
+function withSession(input: AuthorizeInput, result: AuthResult): MaybePromise<Access> {
+  if (result.kind !== 'ok') return result;
+  const now = Date.now();
+  const posture = input.config.posture;
+  if (!posture) return decide(input, result, now, undefined);
+  const { session } = result;
+  const device = posture.verify(input.req.headers, { sub: session.sub, email: session.email }, input.facts.peerTrusted, now);
+  return isPromise(device) ? device.then((d) => decide(input, result, now, d)) : decide(input, result, now, device);
+}
+
+function decide(input: AuthorizeInput, authenticated: Authenticated, now: number, device: DeviceFacts | undefined): MaybePromise<Access> {
+  const { req, facts, route, config, auth, requestId, logger } = input;
+  const { session, id, ticket } = authenticated;
+  if (device && !device.ok && device.code === 'posture-untrusted-headers') {
+    logger.warn({ type: 'posture', request_id: requestId, client_ip: facts.clientIp, peer: facts.peer }, 'device posture headers from an untrusted peer were ignored');
   }
   // A trusted proxy's country header first, then the geo database on the (trusted-proxy-aware) client address.
   const country = requestCountry(req.headers, facts, config.geo);
@@ -67,7 +81,7 @@ export async function authorize(input: AuthorizeInput): Promise<Access> {
     websocket: input.websocket,
   };
 
-  if (posture?.sessionBinding && device) {
+  if (config.posture?.sessionBinding && device) {
     const binding = checkDeviceBinding(session.deviceId, device);
     if (!binding.ok) {
       const decision = bindingDenial(route, binding.reason);
@@ -75,9 +89,19 @@ export async function authorize(input: AuthorizeInput): Promise<Access> {
       logger.warn({ type: 'session', event: 'device_mismatch', request_id: requestId, session: id.slice(0, 8), sub: session.sub, bound_device: session.deviceId, device_id: device.ok ? device.claims.device_id : undefined }, 'session used from another device');
       return { kind: 'deny', decision, session };
     }
-    if (binding.bindDeviceId) await auth.bindDevice(ticket, session, binding.bindDeviceId).catch(() => {});
+    // The first verified device of a session is recorded before the decision (once per session).
+    if (binding.bindDeviceId) {
+      return auth
+        .bindDevice(ticket, session, binding.bindDeviceId)
+        .catch(() => {})
+        .then(() => evaluateAndLog(input, authenticated, now, device, country, context));
+    }
   }
+  return evaluateAndLog(input, authenticated, now, device, country, context);
+}
 
+function evaluateAndLog(input: AuthorizeInput, { session, id, ticket }: Authenticated, now: number, device: DeviceFacts | undefined, country: string | undefined, context: DecisionContext): Access {
+  const { req, facts, route, auth, logger } = input;
   const policyFacts: Facts = {
     now,
     request: { method: req.method ?? '', path: facts.path, clientIp: facts.clientIp, country },

@@ -17,7 +17,8 @@ import { forward, type ForwardOutcome, type UpstreamPools } from './forward.ts';
 import type { RequestRecord } from './context.ts';
 import { logAccess } from './access-log.ts';
 import type { Auth } from '../auth/auth.ts';
-import { authorize } from './authorize.ts';
+import { authorize, type Access } from './authorize.ts';
+import { isPromise, type MaybePromise } from '../maybe-promise.ts';
 import { sendDenied } from '../pages/denied.ts';
 import { withoutPortcullisCookies } from '../auth/cookies.ts';
 import { pushIdentityHeaders, ASSERTION_HEADER, ID_TOKEN_HEADER } from '../identity/inject.ts';
@@ -217,9 +218,25 @@ export function createRequestHandler(deps: HandlerDeps) {
       }
     }
 
-    async function authorizeAndSend(a: Auth, f: RequestFacts, r: CompiledRoute, id: string): Promise<void> {
+    /**
+     * Synchronous from start to forward when the session and posture are cached here; any
+     * step that needs I/O continues in a promise. An exception anywhere is a refusal.
+     */
+    function authorizeAndSend(a: Auth, f: RequestFacts, r: CompiledRoute, id: string): void {
+      // Fail closed: an exception anywhere on the way to a decision is a refusal, never a pass.
+      const failed = (err: unknown) => {
+        logger.error({ type: 'bug', request_id: id, error: String((err as Error)?.stack ?? err) }, 'request failed before forwarding');
+        refuse('internal_error', 'exception during authentication');
+      };
       try {
-        const access = await authorize({ req, facts: f, route: r, config, auth: a, requestId: id, logger });
+        const access = authorize({ req, facts: f, route: r, config, auth: a, requestId: id, logger });
+        const done = isPromise(access) ? access.then(act) : act(access);
+        if (isPromise(done)) done.catch(failed);
+      } catch (err) {
+        failed(err);
+      }
+
+      function act(access: Access): MaybePromise<void> {
         if (res.destroyed) return;
         switch (access.kind) {
           case 'unavailable':
@@ -237,14 +254,15 @@ export function createRequestHandler(deps: HandlerDeps) {
         rec.user = access.session.sub;
         // After authorization, so the limit counts per user rather than per shared office address.
         const limiter = rateLimits?.forRoute(r.name);
-        if (limiter && (await limited(limiter, 'user', access.session.sub, f, id, access.session.sub))) return;
+        if (limiter) return limited(limiter, 'user', access.session.sub, f, id, access.session.sub).then((over) => (over ? undefined : forwardAs(access)));
+        return forwardAs(access);
+      }
+
+      function forwardAs(access: Extract<Access, { kind: 'allow' }>): MaybePromise<void> {
         const headers = upstreamHeaders(req, f, r, config, id, a);
-        await addIdentity(headers, a, access.id, access.session, r, f);
+        const identity = addIdentity(headers, a, access.id, access.session, r, f);
+        if (isPromise(identity)) return identity.then(() => send(headers));
         send(headers);
-      } catch (err) {
-        // Fail closed: an exception anywhere on the way to a decision is a refusal, never a pass.
-        logger.error({ type: 'bug', request_id: id, error: String((err as Error)?.stack ?? err) }, 'request failed before forwarding');
-        refuse('internal_error', 'exception during authentication');
       }
     }
 
@@ -269,12 +287,17 @@ export function createRequestHandler(deps: HandlerDeps) {
   };
 }
 
-/** Verified identity for the upstream: headers from the session and the signed assertion. */
-export async function addIdentity(headers: string[], auth: Auth, sessionId: string, s: SessionData, route: CompiledRoute, facts: RequestFacts): Promise<void> {
+/** Verified identity for the upstream: headers from the session and the signed assertion (cached, so usually at once). */
+export function addIdentity(headers: string[], auth: Auth, sessionId: string, s: SessionData, route: CompiledRoute, facts: RequestFacts): MaybePromise<void> {
   const settings = auth.components.settings;
   pushIdentityHeaders(headers, s, settings.userHeader, route.identityHeaders);
-  const audience = `${route.scheme}://${facts.host}`;
-  headers.push(ASSERTION_HEADER, await auth.signer.assertion(sessionId, audience, { sub: s.sub, email: s.email, groups: s.groups, sid: s.sid }));
+  const assertion = auth.signer.assertion(sessionId, `${route.scheme}://${facts.host}`, s);
+  if (isPromise(assertion)) return assertion.then((jwt) => addTokens(headers, jwt, s, route));
+  addTokens(headers, assertion, s, route);
+}
+
+function addTokens(headers: string[], assertion: string, s: SessionData, route: CompiledRoute): void {
+  headers.push(ASSERTION_HEADER, assertion);
   if (route.passIdToken && s.idToken) headers.push(ID_TOKEN_HEADER, s.idToken);
   if (route.passAccessToken && s.accessToken) {
     // The client's own Authorization header was for Portcullis's route, not for this token.

@@ -91,7 +91,8 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
 
   return {
     create: (data) => manager.create(data as unknown as Parameters<SessionManager['create']>[0]),
-    load: async (ticket, options) => {
+    // Not async: a cached session is returned as it is.
+    load: (ticket, options) => {
       if (!cache) return open(manager, ticket);
       const epoch = epochOf();
       if (epoch === undefined) {

@@ -63,6 +63,18 @@ describe('signed device posture with static keys', () => {
     expect(facts).toEqual({ ok: true, source: 'jwt', claims: { device_id: 'dev-1', managed: true, disk_encrypted: true, risk: 'low', os: 'macOS' } });
   });
 
+  it('answers a token verified before at once, without a promise, and checks its freshness every time', async () => {
+    const token = await issuer.sign({ device_id: 'dev-sync', managed: true }, { alg: 'ES256' });
+    const first = verifier.verify(headers(token), alice, false, now());
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toMatchObject({ ok: true });
+    const again = verifier.verify(headers(token), alice, false, now());
+    expect(again).not.toBeInstanceOf(Promise);
+    expect(again).toMatchObject({ ok: true, claims: { device_id: 'dev-sync' } });
+    // for someone else, the cached verification does not count
+    expect(verifier.verify(headers(token), { sub: 'mallory' }, false, now())).toBeInstanceOf(Promise);
+  });
+
   it('a PEM key without a kid verifies tokens that carry no kid', async () => {
     const token = await issuer.sign({ device_id: 'dev-2' }, { kid: 'es-b', headerKid: null });
     expect(await verifier.verify(headers(token), alice, false, now())).toMatchObject({ ok: true });

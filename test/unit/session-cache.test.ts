@@ -32,6 +32,20 @@ describe('the session cache', () => {
     expect(c.gets()).toBe(1);
   });
 
+  it('answers a cached session at once, without a promise: the request path stays synchronous', async () => {
+    const c = counted();
+    const sessions = adapt(c.store, c.manager, 1000);
+    const { ticket } = await sessions.create(data);
+    const first = sessions.load(ticket);
+    expect(first).toBeInstanceOf(Promise);
+    const opened = await first;
+    const second = sessions.load(ticket);
+    expect(second).not.toBeInstanceOf(Promise);
+    expect(second).toBe(opened);
+    // asking for a fresh copy always reads the store
+    expect(sessions.load(ticket, { fresh: true })).toBeInstanceOf(Promise);
+  });
+
   it('is cleared by a revocation made anywhere, so the revoked session is not served from it', async () => {
     const c = counted();
     const sessions = adapt(c.store, c.manager, 1000);
