@@ -4,7 +4,7 @@
 import type { Logger } from '../log.ts';
 import type { Decision } from '../policy/evaluate.ts';
 import type { Reason } from '../policy/reasons.ts';
-import { jsonString, writePreserialized } from '../log.ts';
+import { writePreserialized } from '../log.ts';
 
 export interface DecisionContext {
   readonly requestId: string;
@@ -72,23 +72,30 @@ function reasonListJson(reasons: readonly Reason[]): string {
   return json;
 }
 
-/** `,"name":"value"`, or nothing for undefined, as JSON.stringify leaves such a field out. */
-const field = (name: string, value: string | undefined): string => (value === undefined ? '' : `,"${name}":${jsonString(value)}`);
-
 /**
- * decisionRecord(...) as JSON.stringify writes it, without the braces, built directly: this
- * line is written for every protected request (a unit test checks the two agree).
+ * decisionRecord(...) as JSON.stringify writes it, without the braces: the fields before and
+ * after the reasons are two flat objects (V8 serializes those faster than the same fields can
+ * be joined in JavaScript), the reasons are the cached JSON. A unit test checks the two agree.
  */
 export function decisionFields(c: DecisionContext, decision: Decision, shadow?: Decision): string {
-  let out = '"type":"decision"' + field('request_id', c.requestId) + field('route', c.route) + field('policy', decision.policy) + field('rule', decision.rule);
-  out += decision.allow ? ',"decision":"allow"' : ',"decision":"deny"';
-  out += ',"reasons":' + reasonListJson(decision.reasons);
-  if (decision.stepUp) out += ',"step_up":true';
-  if (shadow) out += ',"shadow":' + JSON.stringify(shadowRecord(decision, shadow));
-  out += field('user', c.sub) + field('email', c.email) + field('session', c.sessionId?.slice(0, 8)) + field('device_id', c.deviceId) + field('posture', c.posture);
-  out += field('client_ip', c.clientIp) + field('country', c.country) + field('method', c.method) + field('host', c.host) + field('path', c.path);
-  if (c.websocket !== undefined) out += `,"websocket":${c.websocket}`;
-  return out + field('error', decision.error);
+  const head = JSON.stringify({ type: 'decision', request_id: c.requestId, route: c.route, policy: decision.policy, rule: decision.rule, decision: decision.allow ? 'allow' : 'deny' });
+  const tail = JSON.stringify({
+    step_up: decision.stepUp ? true : undefined,
+    shadow: shadow ? shadowRecord(decision, shadow) : undefined,
+    user: c.sub,
+    email: c.email,
+    session: c.sessionId?.slice(0, 8),
+    device_id: c.deviceId,
+    posture: c.posture,
+    client_ip: c.clientIp,
+    country: c.country,
+    method: c.method,
+    host: c.host,
+    path: c.path,
+    websocket: c.websocket,
+    error: decision.error,
+  });
+  return head.slice(1, -1) + ',"reasons":' + reasonListJson(decision.reasons) + (tail.length > 2 ? ',' + tail.slice(1, -1) : '');
 }
 
 export function logDecision(logger: Logger, c: DecisionContext, decision: Decision, shadow?: Decision): void {

@@ -1,9 +1,9 @@
-// The access line is built as a string (every request writes one); it must be exactly what
-// JSON.stringify, and pino, would make of the documented record.
+// The access line skips pino's serializer (every request writes one); it must be exactly
+// what pino would write for the documented record.
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { accessFields, accessRecord, logAccess } from '../../src/request/access-log.ts';
+import { accessRecord, logAccess } from '../../src/request/access-log.ts';
 import type { RequestRecord } from '../../src/request/context.ts';
 import { createLogger } from '../../src/log.ts';
 import { tempDir } from '../helpers/servers.ts';
@@ -19,12 +19,8 @@ const cases: [string, RequestRecord, number][] = [
 ];
 
 describe('the access line', () => {
-  it.each(cases)('%s: the fields are JSON.stringify of the documented record', (_name, rec, ms) => {
-    expect(`{${accessFields(rec, ms)}}`).toBe(JSON.stringify(accessRecord(rec, ms)));
-  });
-
   it('rounds times to hundredths of a millisecond', () => {
-    expect(JSON.parse(`{${accessFields(served, 0.245678)}}`)).toMatchObject({ duration_ms: 0.25, upstream_ms: 0.12 });
+    expect(accessRecord(served, 0.245678)).toMatchObject({ duration_ms: 0.25, upstream_ms: 0.12 });
   });
 
   it('is written as the line pino would write for the record', async () => {
