@@ -23,7 +23,14 @@ export function compileTemplate(template: string, userClaim: string): HeaderTemp
     if (name === 'groups') return (s) => groupsHeader(s.groups);
     return (s) => claimText(claimOf(s, name));
   });
-  return (s) => headerSafe(pieces.map((p) => p(s)).join(''));
+  // A session object is immutable and the session cache hands out the same one for a second:
+  // render each once.
+  const rendered = new WeakMap<SessionData, string>();
+  return (s) => {
+    let value = rendered.get(s);
+    if (value === undefined) rendered.set(s, (value = headerSafe(pieces.map((p) => p(s)).join(''))));
+    return value;
+  };
 }
 
 export function claimOf(s: SessionData, name: string): unknown {
@@ -66,9 +73,14 @@ export function headerSafe(value: string): string {
   return out;
 }
 
+const renderedGroups = new WeakMap<readonly string[], string>();
+
 /** Comma-separated; a comma or % inside a group name is percent-encoded so names cannot split or merge. */
 export function groupsHeader(groups: readonly string[]): string {
-  return headerSafe(groups.map((g) => (/[,%]/.test(g) ? g.replaceAll('%', '%25').replaceAll(',', '%2C') : g)).join(','));
+  // A session's groups list is never changed in place: render each list once.
+  let value = renderedGroups.get(groups);
+  if (value === undefined) renderedGroups.set(groups, (value = headerSafe(groups.map((g) => (/[,%]/.test(g) ? g.replaceAll('%', '%25').replaceAll(',', '%2C') : g)).join(','))));
+  return value;
 }
 
 export interface CompiledIdentityHeaders {
