@@ -83,11 +83,17 @@ export function withoutPortcullisCookies(headers: string[], names: CookieNames):
     if (headers[i]!.length !== 6 || headers[i]!.toLowerCase() !== 'cookie') continue;
     const value = headers[i + 1]!;
     if (!value.includes(names.session) && !value.includes(names.login)) continue;
+    // Most requests to an app that sets no cookies of its own carry only the session cookie.
+    if (!value.includes(';')) {
+      const eq = value.indexOf('=');
+      if (isPortcullisCookie((eq === -1 ? value : value.slice(0, eq)).trim(), names)) headers.splice(i, 2), (i -= 2);
+      continue;
+    }
     const kept: string[] = [];
     for (const part of value.split(';')) {
       const eq = part.indexOf('=');
       const key = (eq === -1 ? part : part.slice(0, eq)).trim();
-      if (!key || key === names.session || key === names.login || key.startsWith(names.login + '-')) continue;
+      if (!key || isPortcullisCookie(key, names)) continue;
       kept.push(part.trim());
     }
     if (kept.length) headers[i + 1] = kept.join('; ');
@@ -96,4 +102,8 @@ export function withoutPortcullisCookies(headers: string[], names: CookieNames):
       i -= 2;
     }
   }
+}
+
+function isPortcullisCookie(name: string, names: CookieNames): boolean {
+  return name === names.session || name === names.login || name.startsWith(names.login + '-');
 }

@@ -33,4 +33,11 @@ describe('Portcullis cookies', () => {
     withoutPortcullisCookies(headers, cookieNames('portcullis', undefined, false));
     expect(headers).toEqual(['Cookie', 'theme=dark; portcullis-other=keep']);
   });
+
+  it('drops a Cookie header holding only a Portcullis cookie, and keeps one holding only another', () => {
+    const names = cookieNames('portcullis', undefined, false);
+    const headers = ['accept', '*/*', 'cookie', ' portcullis=t ', 'Cookie', 'portcullis-other=keep', 'cookie', 'portcullis-login-x=s', 'x-a', 'b'];
+    withoutPortcullisCookies(headers, names);
+    expect(headers).toEqual(['accept', '*/*', 'Cookie', 'portcullis-other=keep', 'x-a', 'b']);
+  });
 });
