@@ -90,11 +90,12 @@ export function jsonString(value: string): string {
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /**
- * Write a line from fields the caller serialized itself (`"type":"decision",...`, no braces),
- * for the one line every protected request writes: building the record object, checking it
- * and JSON.stringify cost more than the rest of the line. The caller makes the fields the
- * bytes JSON.stringify would (src/audit/decisions.ts has a test for that) and puts nothing
- * secret in them; the line is then the one pino would write for that record.
+ * Write a line from fields the caller serialized itself (`"type":"access",...`, no braces),
+ * for the lines every request writes (access, and decision when it is protected): pino's
+ * method dispatch and the fast path's walk over the record cost as much as serializing it.
+ * The caller makes the fields the bytes JSON.stringify would make of the record and puts
+ * nothing secret in them (nothing here redacts); the line is then the one pino would write
+ * for that record (test/unit/access-log.test.ts and decision-log.test.ts compare the two).
  */
 export function writePreserialized(logger: Logger, level: 'info' | 'warn', fields: string, msg: string): void {
   if (!logger.isLevelEnabled(level)) return;
