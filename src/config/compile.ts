@@ -151,7 +151,14 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
   let posture: PostureVerifier | undefined;
   if (raw.device_posture) {
     try {
-      posture = createPostureVerifier(raw.device_posture, { logger: options.logger ?? silent });
+      // Key files go into the fingerprint too: replacing one and reloading must take the new
+      // key and stop trusting the old one, though the YAML did not change.
+      const readKeyFile = (filename: string): string => {
+        const text = readFileSync(filename, 'utf8');
+        fingerprint.update(filename).update('\0').update(text);
+        return text;
+      };
+      posture = createPostureVerifier(raw.device_posture, { logger: options.logger ?? silent, readFile: readKeyFile });
     } catch (err) {
       if (!(err instanceof PostureConfigError)) throw err;
       for (const p of err.problems) problem(['device_posture', ...p.path], p.message);
