@@ -4,12 +4,15 @@
 // than by pino's `redact` option, serializer and pino.destination: those cost ~10, ~5
 // and ~6 µs per access line (measured with bench/), more than the rest of the proxy's
 // own work on a request. The lines are byte for byte the ones pino would write.
+import cluster from 'node:cluster';
 import { openSync, write, writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
 export interface LogOptions {
+  /** write whole lines of at most PIPE_BUF bytes (default: in a worker process, which shares stdout) */
+  atomicLines?: boolean;
   level: LevelWithSilent;
   /** write to this file descriptor or file path instead of stdout (tests use a file) */
   destination?: number | string;
@@ -17,7 +20,7 @@ export interface LogOptions {
   sync?: boolean;
 }
 
-export function createLogger({ level, destination = 1, sync = false }: LogOptions): Logger {
+export function createLogger({ level, destination = 1, sync = false, atomicLines = cluster.isWorker }: LogOptions): Logger {
   const logger = pino(
     {
       level,
@@ -26,7 +29,7 @@ export function createLogger({ level, destination = 1, sync = false }: LogOption
       formatters: { level: (label) => ({ level: label }), log: redactSecrets, bindings: redactSecrets },
       hooks: { logMethod: writeFlatRecordsDirectly },
     },
-    new LogDestination(typeof destination === 'number' ? destination : openSync(destination, 'a'), sync),
+    new LogDestination(typeof destination === 'number' ? destination : openSync(destination, 'a'), sync, atomicLines),
   );
   // pino gives child loggers an identity bindings formatter; keep theirs redacted too.
   // Children inherit this method through their prototype, so grandchildren are covered.
@@ -224,9 +227,19 @@ export class LogDestination implements DestinationStream {
   #waiting: (() => void)[] = [];
   #reportedError = false;
 
-  constructor(fd: number, sync = false) {
+  readonly #atomic: boolean;
+
+  /**
+   * atomicLines: write whole lines only, at most PIPE_BUF bytes at a time, so that several
+   * processes sharing one stdout pipe (workers) never interleave inside a line. POSIX makes a
+   * pipe write of up to PIPE_BUF bytes atomic; a larger one can be split around another
+   * process's, and a non-blocking pipe takes part of it and leaves the rest of the line for
+   * later. A line longer than PIPE_BUF is still written whole, in one call.
+   */
+  constructor(fd: number, sync = false, atomicLines = false) {
     this.#fd = fd;
     this.#sync = sync;
+    this.#atomic = atomicLines;
     if (!sync) watchForExit(this);
   }
 
@@ -283,7 +296,8 @@ export class LogDestination implements DestinationStream {
   }
 
   #writeAsync(buf: Buffer, offset: number): void {
-    write(this.#fd, buf, offset, buf.length - offset, null, (err, written) => {
+    const length = this.#atomic ? wholeLinesLength(buf, offset) : buf.length - offset;
+    write(this.#fd, buf, offset, length, null, (err, written) => {
       if (err) {
         // A full non-blocking pipe (stdout read by a slow collector): try the same bytes again shortly.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return void setTimeout(() => this.#writeAsync(buf, offset), RETRY_BUSY_MS).unref();
@@ -304,7 +318,7 @@ export class LogDestination implements DestinationStream {
     let offset = 0;
     while (offset < buf.length) {
       try {
-        offset += writeSync(this.#fd, buf, offset, buf.length - offset);
+        offset += writeSync(this.#fd, buf, offset, this.#atomic ? wholeLinesLength(buf, offset) : buf.length - offset);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
           Atomics.wait(PAUSE, 0, 0, 10); // a full non-blocking pipe: wait for the reader, without spinning
@@ -323,6 +337,21 @@ export class LogDestination implements DestinationStream {
     this.#reportedError = true;
     process.stderr.write(`portcullis: cannot write the log (${err.message}); log lines are being lost\n`);
   }
+}
+
+/** Linux's PIPE_BUF: the largest pipe write that is never split or interleaved. */
+export const PIPE_BUF = 4096;
+
+/**
+ * How many bytes from `offset` to write at once so that the write holds whole lines only and
+ * at most PIPE_BUF bytes; a single line longer than that is written alone, whole.
+ */
+export function wholeLinesLength(buf: Buffer, offset: number): number {
+  if (buf.length - offset <= PIPE_BUF) return buf.length - offset;
+  const lastNewline = buf.lastIndexOf(10, offset + PIPE_BUF - 1);
+  if (lastNewline >= offset) return lastNewline + 1 - offset;
+  const lineEnd = buf.indexOf(10, offset);
+  return lineEnd === -1 ? buf.length - offset : lineEnd + 1 - offset;
 }
 
 // One timer and one exit hook for every asynchronous destination. Weak references, so a
