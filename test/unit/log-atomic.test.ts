@@ -29,7 +29,7 @@ describe('whole-line writes of at most PIPE_BUF bytes', () => {
     // A slow log collector: the pipe fills and writers wait with their batches half written.
     reader.pause();
     reader.on('data', (c) => chunks.push(c as Buffer));
-    const ended = new Promise((r) => reader.on('end', r));
+    const ended = new Promise<void>((r) => reader.on('end', () => r()));
     const writers = [new LogDestination(fd, false, true), new LogDestination(fd, false, true)];
     const perWriter = 1500;
     for (let i = 0; i < perWriter; i++) {
