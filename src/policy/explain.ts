@@ -63,9 +63,11 @@ export function explainRequest(loaded: ConfigWithPolicies, input: RequestInput):
   }
   const rp = policiesOf(loaded.config, loaded.policies)?.byRoute.get(route.name);
   if (!rp) throw new Error(`no compiled policy for route "${route.name}"`);
+  // As the proxy would: the country given, else the geo database's answer for the address.
+  const country = input.country ?? (input.ip ? loaded.config.geo.database?.countryFor(input.ip) : undefined);
   const facts: Facts = {
     now: input.now,
-    request: { method: input.method ?? 'GET', path, clientIp: input.ip ?? '', ...(input.country !== undefined ? { country: input.country } : {}) },
+    request: { method: input.method ?? 'GET', path, clientIp: input.ip ?? '', ...(country !== undefined ? { country } : {}) },
     ...(input.user ? { user: input.user } : {}),
     ...(input.device ? { device: input.device } : {}),
   };
