@@ -11,7 +11,7 @@ import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 
 export type { Logger };
 
 export interface LogOptions {
-  /** write whole lines of at most PIPE_BUF bytes (default: in a worker process, which shares stdout) */
+  /** write whole lines of at most PIPE_BUF bytes (default: in a worker process, which shares stdout; the primary asks for it too) */
   atomicLines?: boolean;
   level: LevelWithSilent;
   /** write to this file descriptor or file path instead of stdout (tests use a file) */

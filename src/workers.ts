@@ -75,7 +75,8 @@ export async function runPrimaryIfConfigured(configFile: string): Promise<number
   if (count <= 1) return undefined;
   // Every problem now, once, rather than N workers each failing with the same list.
   const config = compileConfig(loaded);
-  return runPrimary(configFile, count, config.limits.shutdown_timeout, createLogger({ level: config.log.level }));
+  // The primary shares stdout with its workers too: whole-line writes, like theirs.
+  return runPrimary(configFile, count, config.limits.shutdown_timeout, createLogger({ level: config.log.level, atomicLines: true }));
 }
 
 /** Start options for a worker: /metrics answered with every worker's metrics. */
