@@ -1,10 +1,9 @@
 // The decision log: one JSON line per policy decision, with allow-listed fields
 // only (documented in docs/audit-log.md so a SIEM can parse them). Never a token,
 // a cookie or a header map.
-import type { Logger } from '../log.ts';
+import { writePreserialized, type Logger } from '../log.ts';
 import type { Decision } from '../policy/evaluate.ts';
 import type { Reason } from '../policy/reasons.ts';
-import { writePreserialized } from '../log.ts';
 
 export interface DecisionContext {
   readonly requestId: string;
