@@ -22,25 +22,23 @@ export interface DecisionContext {
   readonly websocket?: boolean;
 }
 
-function reasonList(d: Decision) {
-  return d.reasons.map((r) => ({ criterion: r.criterion, outcome: r.outcome, code: r.code, rule: r.rule }));
+function reasonList(reasons: readonly Reason[]) {
+  return reasons.map((r) => ({ criterion: r.criterion, outcome: r.outcome, code: r.code, rule: r.rule }));
 }
 
 /** What the shadow policy decided, and what it would have changed. */
 function shadowRecord(decision: Decision, shadow: Decision) {
-  return { policy: shadow.policy, decision: shadow.allow ? 'allow' : 'deny', would: shadow.allow === decision.allow ? undefined : shadow.allow ? 'allow' : 'deny', reasons: reasonList(shadow) };
+  return { policy: shadow.policy, decision: shadow.allow ? 'allow' : 'deny', would: shadow.allow === decision.allow ? undefined : shadow.allow ? 'allow' : 'deny', reasons: reasonList(shadow.reasons) };
 }
 
-/** The record of one decision line: the documented fields, in order. */
-export function decisionRecord(c: DecisionContext, decision: Decision, shadow?: Decision): Record<string, unknown> {
+/** The documented fields before the reasons, in order. */
+function head(c: DecisionContext, decision: Decision) {
+  return { type: 'decision', request_id: c.requestId, route: c.route, policy: decision.policy, rule: decision.rule, decision: decision.allow ? 'allow' : 'deny' };
+}
+
+/** The documented fields after the reasons, in order. */
+function tail(c: DecisionContext, decision: Decision, shadow: Decision | undefined) {
   return {
-    type: 'decision',
-    request_id: c.requestId,
-    route: c.route,
-    policy: decision.policy,
-    rule: decision.rule,
-    decision: decision.allow ? 'allow' : 'deny',
-    reasons: reasonList(decision),
     step_up: decision.stepUp ? true : undefined,
     shadow: shadow ? shadowRecord(decision, shadow) : undefined,
     user: c.sub,
@@ -58,6 +56,11 @@ export function decisionRecord(c: DecisionContext, decision: Decision, shadow?: 
   };
 }
 
+/** The record of one decision line: the documented fields, in order. */
+export function decisionRecord(c: DecisionContext, decision: Decision, shadow?: Decision): Record<string, unknown> {
+  return { ...head(c, decision), reasons: reasonList(decision.reasons), ...tail(c, decision, shadow) };
+}
+
 // An allowed request's reasons are the rule's compiled (frozen) list, the same on every
 // request: its JSON is made once.
 const reasonsJson = new WeakMap<readonly Reason[], string>();
@@ -65,7 +68,7 @@ const reasonsJson = new WeakMap<readonly Reason[], string>();
 function reasonListJson(reasons: readonly Reason[]): string {
   let json = reasonsJson.get(reasons);
   if (json === undefined) {
-    json = JSON.stringify(reasons.map((r) => ({ criterion: r.criterion, outcome: r.outcome, code: r.code, rule: r.rule })));
+    json = JSON.stringify(reasonList(reasons));
     if (Object.isFrozen(reasons)) reasonsJson.set(reasons, json);
   }
   return json;
@@ -77,24 +80,8 @@ function reasonListJson(reasons: readonly Reason[]): string {
  * be joined in JavaScript), the reasons are the cached JSON. A unit test checks the two agree.
  */
 export function decisionFields(c: DecisionContext, decision: Decision, shadow?: Decision): string {
-  const head = JSON.stringify({ type: 'decision', request_id: c.requestId, route: c.route, policy: decision.policy, rule: decision.rule, decision: decision.allow ? 'allow' : 'deny' });
-  const tail = JSON.stringify({
-    step_up: decision.stepUp ? true : undefined,
-    shadow: shadow ? shadowRecord(decision, shadow) : undefined,
-    user: c.sub,
-    email: c.email,
-    session: c.sessionId?.slice(0, 8),
-    device_id: c.deviceId,
-    posture: c.posture,
-    client_ip: c.clientIp,
-    country: c.country,
-    method: c.method,
-    host: c.host,
-    path: c.path,
-    websocket: c.websocket,
-    error: decision.error,
-  });
-  return head.slice(1, -1) + ',"reasons":' + reasonListJson(decision.reasons) + (tail.length > 2 ? ',' + tail.slice(1, -1) : '');
+  const after = JSON.stringify(tail(c, decision, shadow));
+  return JSON.stringify(head(c, decision)).slice(1, -1) + ',"reasons":' + reasonListJson(decision.reasons) + (after.length > 2 ? ',' + after.slice(1, -1) : '');
 }
 
 export function logDecision(logger: Logger, c: DecisionContext, decision: Decision, shadow?: Decision): void {
