@@ -1,12 +1,9 @@
 // The access line skips pino's serializer (every request writes one); it must be exactly
 // what pino would write for the documented record.
 import { describe, expect, it } from 'vitest';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { accessRecord, logAccess } from '../../src/request/access-log.ts';
 import type { RequestRecord } from '../../src/request/context.ts';
-import { createLogger } from '../../src/log.ts';
-import { tempDir } from '../helpers/servers.ts';
+import { comparedWithPino } from '../helpers/pino-reference.ts';
 
 const served: RequestRecord = { id: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28', start: 0, method: 'GET', host: 'app.example.com', path: '/reports', clientIp: '10.1.2.3', user: 'alice', route: 'app', status: 200, bytes: 1227, upstreamMs: 0.123456, error: undefined, reason: undefined };
 
@@ -24,16 +21,11 @@ describe('the access line', () => {
   });
 
   it('is written as the line pino would write for the record', async () => {
-    const { pino } = await import('pino');
-    const file = join(tempDir(), 'access.jsonl');
-    const logger = createLogger({ level: 'info', destination: file, sync: true });
-    const expected: string[] = [];
-    const reference = pino({ level: 'info', base: { service: 'portcullis' }, timestamp: false, formatters: { level: (label) => ({ level: label }) } }, { write: (line: string) => void expected.push(line.trim()) });
+    const { logger, reference, ours, theirs } = comparedWithPino();
     for (const [, rec, ms] of cases) {
       logAccess(logger, rec, ms);
       reference.info(accessRecord(rec, ms), 'request');
     }
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => line.replace(/,"time":"[^"]+"/, ''));
-    expect(lines).toEqual(expected);
+    expect(ours()).toEqual(theirs());
   });
 });

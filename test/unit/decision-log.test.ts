@@ -8,6 +8,7 @@ import type { Decision } from '../../src/policy/evaluate.ts';
 import type { Reason } from '../../src/policy/reasons.ts';
 import { createLogger, jsonString } from '../../src/log.ts';
 import { tempDir } from '../helpers/servers.ts';
+import { comparedWithPino } from '../helpers/pino-reference.ts';
 
 const compiled: readonly Reason[] = Object.freeze([
   Object.freeze({ criterion: 'groups', outcome: 'pass' as const, code: 'groups-ok', message: 'In a group.', rule: 'staff' }),
@@ -58,17 +59,12 @@ describe('the decision line', () => {
   });
 
   it('is written as the line pino would write for the record', async () => {
-    const { pino } = await import('pino');
-    const file = join(tempDir(), 'decisions.jsonl');
-    const logger = createLogger({ level: 'info', destination: file, sync: true });
-    const expected: string[] = [];
-    const reference = pino({ level: 'info', base: { service: 'portcullis' }, timestamp: false, formatters: { level: (label) => ({ level: label }) } }, { write: (line: string) => void expected.push(line.trim()) });
+    const { logger, reference, ours, theirs } = comparedWithPino();
     for (const [, c, decision, shadow] of cases) {
       logDecision(logger, c, decision, shadow);
       reference.info(decisionRecord(c, decision, shadow), decision.allow ? 'allowed' : 'denied');
     }
-    const lines = readFileSync(file, 'utf8').trim().split('\n').map((line) => line.replace(/,"time":"[^"]+"/, ''));
-    expect(lines).toEqual(expected);
+    expect(ours()).toEqual(theirs());
   });
 
   it('goes through pino for a child logger with a message prefix, and not at all below its level', () => {
