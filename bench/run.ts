@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
-import { baselineTwin, measuredPids, portcullisRowIds, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
+import { baselineTwin, measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { buildRows, consoleTable, errorsOf, markdownTable, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
 import { soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
   const skipped = wanted.filter((t) => t.available && !t.available());
   for (const t of skipped) console.error(`bench: leaving out ${t.id}: not installed on this machine`);
   const baselineCli = process.env.BENCH_BASELINE_CLI;
-  const selected = wanted.filter((t) => !skipped.includes(t)).flatMap((t) => (baselineCli && portcullisRowIds.has(t.id) ? [t, baselineTwin(t, baselineCli)] : [t]));
+  const selected = wanted.filter((t) => !skipped.includes(t)).flatMap((t) => (baselineCli && t.runsPortcullis ? [t, baselineTwin(t, baselineCli)] : [t]));
   const workDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const profileDir = options.profile ? join(RESULTS, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });

@@ -65,6 +65,8 @@ export interface Target {
   readonly label: string;
   /** what the run must start before this row: the identity provider, Redis */
   readonly needs?: { readonly identity?: boolean; readonly redis?: boolean };
+  /** the row runs Portcullis (src/cli.ts), so BENCH_BASELINE_CLI can give it a twin running another checkout */
+  readonly runsPortcullis?: boolean;
   /** false when the row cannot run on this machine (nginx missing); it is then left out and said so */
   available?(): boolean;
   start(ctx: BenchContext): Promise<RunningTarget>;
@@ -91,6 +93,7 @@ export const bareUndici: Target = {
 export const portcullisPublic: Target = {
   id: 'portcullis-public',
   label: 'portcullis public route',
+  runsPortcullis: true,
   async start(ctx) {
     const [port, opsPort] = [await freePort(), await freePort()];
     const name = fileName(ctx, 'portcullis-public');
@@ -115,6 +118,7 @@ function protectedTarget(v: ProtectedVariant): Target {
   return {
     id: v.id,
     label: v.label,
+    runsPortcullis: true,
     needs: { identity: true, redis: v.store === 'redis' },
     async start(ctx) {
       const identity = ctx.identity!;
@@ -212,9 +216,6 @@ function nginxTarget(id: string, label: string, withAuth: boolean): Target {
 
 export const nginxPlain = nginxTarget('nginx', 'nginx reverse proxy (1 worker)', false);
 export const nginxAuthRequest = nginxTarget('nginx-auth-request', 'nginx auth_request + Redis session check', true);
-
-/** Row ids that run Portcullis (and so can be compared with another checkout's). */
-export const portcullisRowIds: ReadonlySet<string> = new Set(['portcullis-public', 'protected-memory', 'protected-redis', 'full-policy', 'workers-auto', 'protected-redis-nocache', 'full-policy-nocache']);
 
 /**
  * The same row running another checkout's Portcullis (BENCH_BASELINE_CLI): measured in turn
