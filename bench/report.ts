@@ -318,3 +318,57 @@ export function soakVerdictLines(s: Soak): string {
     (v.grew ? `GREW (${limit}).` : `no growth (growth means ${limit}).`)
   );
 }
+
+// --- the issue's targets, judged run by run -----------------------------------------------
+
+/** One target, judged from samples taken in the same repetition (rows measured minutes apart drift apart). */
+export interface TargetCheck {
+  readonly row: string;
+  /** what is compared, e.g. "CPU µs/request ÷ the public route's" */
+  readonly measure: string;
+  /** the target, e.g. "≤ 1.2" */
+  readonly limit: string;
+  /** the median of the per-repetition values */
+  readonly value: number;
+  readonly unit: '×' | 'µs';
+  /** each repetition's value, in order */
+  readonly runs: readonly number[];
+  readonly met: boolean;
+}
+
+/** The rows the targets are set for, and the rows they are compared with (bench/targets.ts ids). */
+const TARGET_ROWS = ['protected-redis', 'full-policy'] as const;
+
+/**
+ * The issue's targets for the protected route (Redis) and the full policy, each from pairs of
+ * samples of the same repetition: CPU per request ≤ 1.2× the public route and ≤ 80 µs;
+ * requests/s ≥ 1.0× nginx auth_request; p50 at one connection ≤ 150 µs over the direct
+ * upstream; and workers: auto > 1.0× the full policy's requests/s. A check is left out when a
+ * row it needs was not measured.
+ */
+export function targetChecks(samples: ReadonlyMap<string, readonly Sample[]>): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const add = (row: string, other: string | null, measure: string, unit: TargetCheck['unit'], limit: string, ok: (v: number) => boolean, value: (mine: Sample, theirs: Sample) => number) => {
+    const mine = samples.get(row);
+    const theirs = other === null ? mine : samples.get(other);
+    if (!mine?.length || !theirs?.length) return;
+    const runs = mine.slice(0, theirs.length).map((s, i) => value(s, theirs[i]!));
+    const m = median(runs);
+    checks.push({ row, measure, limit, value: m, unit, runs, met: ok(m) });
+  };
+  for (const row of TARGET_ROWS) {
+    add(row, 'portcullis-public', "CPU µs/request ÷ the public route's", '×', '≤ 1.2', (v) => v <= 1.2, (a, b) => a.cpuUsPerRequest / b.cpuUsPerRequest);
+    add(row, null, 'CPU µs/request', 'µs', '≤ 80', (v) => v <= 80, (a) => a.cpuUsPerRequest);
+    add(row, 'nginx-auth-request', "requests/s ÷ nginx auth_request's", '×', '≥ 1.0', (v) => v >= 1, (a, b) => a.rps / b.rps);
+    add(row, 'direct', 'p50 @1 added over the direct upstream', 'µs', '≤ 150', (v) => v <= 150, (a, b) => (a.p50Ms1 - b.p50Ms1) * 1000);
+  }
+  add('workers-auto', 'full-policy', "requests/s ÷ the single process's (full policy)", '×', '> 1.0', (v) => v > 1, (a, b) => a.rps / b.rps);
+  return checks;
+}
+
+export function targetCheckLines(checks: readonly TargetCheck[], labels: ReadonlyMap<string, string>): string[] {
+  const fmt = (v: number, unit: TargetCheck['unit']) => (unit === '×' ? `${v.toFixed(2)}×` : `${Math.round(v)} µs`);
+  return checks.map(
+    (c) => `${labels.get(c.row) ?? c.row}: ${c.measure} ${fmt(c.value, c.unit)} (target ${c.limit}${c.unit === 'µs' ? ' µs' : '×'}: ${c.met ? 'met' : 'not met'}; runs ${c.runs.map((v) => fmt(v, c.unit)).join(', ')})`,
+  );
+}

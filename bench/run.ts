@@ -12,6 +12,7 @@
 //   BENCH_TARGETS=a,b        only these target ids (default: all; see bench/targets.ts)
 //   BENCH_LOG=/dev/null      where Portcullis's log goes (default: one temp file per row)
 //   BENCH_PROFILE=1          run Node targets under --cpu-prof, profiles in bench/results/profiles
+//   BENCH_NODE_FLAGS="..."   more flags for the Node processes under test, e.g. --trace-gc (output in their log)
 //   BENCH_PORTCULLIS_CLI=... another checkout's src/cli.ts, to compare before and after a change
 //   BENCH_BASELINE_CLI=...   another checkout's src/cli.ts: every Portcullis row gets a twin running it
 //                            ("ID@baseline"), measured in turn with the row, and the table says how
@@ -30,7 +31,7 @@ import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
 import { baselineTwin, measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
-import { buildRows, consoleTable, errorsOf, markdownTable, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
+import { buildRows, consoleTable, errorsOf, markdownTable, targetCheckLines, targetChecks, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
 import { soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
 import { startBenchRedis, type BenchRedis } from './redis.ts';
@@ -175,13 +176,17 @@ async function main(): Promise<void> {
     const run = { ...machine, load_average_after: loadAfter, duration_minutes: round2(minutes), skipped: skipped.map((t) => t.id) };
 
     console.log(`\n${consoleTable(rows, options.connections)}\n`);
+    const checks = targetChecks(samples);
+    const checkLines = targetCheckLines(checks, new Map(rows.map((r) => [r.id, r.label])));
+    if (checks.length) console.log(`${TARGETS_TITLE}\n${checkLines.map((l) => `- ${l}`).join('\n')}\n`);
     for (const line of baselineComparison(samples)) console.log(line);
     if (soak) console.log(`${soakTitle(soak, ', after the runs above')}\n\n${soakConsoleTable(soak)}\n\n${soakVerdictLines(soak)}\n`);
     const settings = { seconds: options.seconds, repeats: options.repeats, warmup_seconds: options.warmupSeconds, connections: [1, options.connections], ...(options.soak ? { soak: options.soak } : {}) };
     mkdirSync(RESULTS, { recursive: true });
-    writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify({ machine: run, settings, rows, ...(soak ? { soak } : {}) }, null, 2) + '\n');
+    writeFileSync(join(RESULTS, 'latest.json'), JSON.stringify({ machine: run, settings, rows, targets: checks, ...(soak ? { soak } : {}) }, null, 2) + '\n');
     const soakMd = soak ? `\n${soakTitle(soak, ', after the runs above')}\n\n${soakMarkdownTable(soak)}\n\n${soakVerdictLines(soak).replace('\n', ' ')}\n` : '';
-    writeFileSync(join(RESULTS, 'latest.md'), `${markdownTable(rows, options.connections)}\n\n${footnote(rows, run)}\n${soakMd}`);
+    const checksMd = checks.length ? `\n${TARGETS_TITLE}\n\n${checkLines.map((l) => `- ${l}`).join('\n')}\n` : '';
+    writeFileSync(join(RESULTS, 'latest.md'), `${markdownTable(rows, options.connections)}\n\n${footnote(rows, run)}\n${checksMd}${soakMd}`);
     const svg = renderChart(rows, { title: `Portcullis on loopback, ${run.date.slice(0, 10)}`, subtitle: chartSubtitle(rows, run) }, options.connections);
     writeFileSync(join(RESULTS, 'latest.svg'), svg);
     if (writeDocsChart) writeFileSync(DOCS_CHART, svg);
@@ -198,6 +203,9 @@ async function main(): Promise<void> {
     removeWorkDir();
   }
 }
+
+const TARGETS_TITLE =
+  'Targets, each the median over repetitions of a row against the row it is compared with in the same repetition:';
 
 /** Each row against its @baseline twin, run by run (the twin ran right after it): median ratios. */
 function baselineComparison(samples: ReadonlyMap<string, Sample[]>): string[] {

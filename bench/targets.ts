@@ -229,7 +229,9 @@ export function baselineTwin(target: Target, cli: string): Target {
 export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy];
 
 function profileFlags(ctx: BenchContext, name: string): string[] {
-  return ctx.profileDir ? ['--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : [];
+  // BENCH_NODE_FLAGS: extra flags for the Node processes under test, e.g. --trace-gc
+  const extra = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return ctx.profileDir ? [...extra, '--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : extra;
 }
 
 function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started {
