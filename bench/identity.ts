@@ -12,12 +12,14 @@ export interface BenchIdentity {
   readonly clientSecret: string;
   /** a port registered at the provider (redirect URI http://127.0.0.1:PORT/.portcullis/callback); one per Portcullis */
   takePort(): number;
+  /** the Portcullis on that port has stopped: the next one may take it */
+  releasePort(port: number): void;
   close(): Promise<void>;
 }
 
 export const BENCH_USER = { username: 'alice', password: 'alice-demo' } as const;
 
-/** Starts the provider with `ports` client registrations, one per Portcullis that will sign in. */
+/** Starts the provider with `ports` client registrations, one per Portcullis running at the same time. */
 export async function startBenchIdentity(ports: number): Promise<BenchIdentity> {
   const free: number[] = [];
   for (let i = 0; i < ports; i++) free.push(await freePort());
@@ -42,6 +44,9 @@ export async function startBenchIdentity(ports: number): Promise<BenchIdentity> 
       const port = left.shift();
       if (port === undefined) throw new Error('bench: more Portcullis rows than registered identity-provider clients (see startBenchIdentity)');
       return port;
+    },
+    releasePort(port) {
+      if (free.includes(port) && !left.includes(port)) left.push(port);
     },
     close: () => idp.close(),
   };

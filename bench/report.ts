@@ -343,8 +343,9 @@ const TARGET_ROWS = ['protected-redis', 'full-policy'] as const;
  * The issue's targets for the protected route (Redis) and the full policy, each from pairs of
  * samples of the same repetition: CPU per request ≤ 1.2× the public route and ≤ 80 µs;
  * requests/s ≥ 1.0× nginx auth_request; p50 at one connection ≤ 150 µs over the direct
- * upstream; and workers: auto > 1.0× the full policy's requests/s. A check is left out when a
- * row it needs was not measured.
+ * upstream; and workers: auto > 1.0× the full policy's requests/s. The bare undici forwarder
+ * is judged by the same yardsticks, as the floor of the stack. A check is left out when a row
+ * it needs was not measured.
  */
 export function targetChecks(samples: ReadonlyMap<string, readonly Sample[]>): TargetCheck[] {
   const checks: TargetCheck[] = [];
@@ -363,6 +364,11 @@ export function targetChecks(samples: ReadonlyMap<string, readonly Sample[]>): T
     add(row, 'direct', 'p50 @1 added over the direct upstream', 'µs', '≤ 150', (v) => v <= 150, (a, b) => (a.p50Ms1 - b.p50Ms1) * 1000);
   }
   add('workers-auto', 'full-policy', "requests/s ÷ the single process's (full policy)", '×', '> 1.0', (v) => v > 1, (a, b) => a.rps / b.rps);
+  // The floor: a forwarder on the same stack (node:http + undici) with no Portcullis logic at
+  // all, judged by the same yardsticks, says which targets the stack itself allows here.
+  add('undici', 'nginx-auth-request', "requests/s ÷ nginx auth_request's", '×', '≥ 1.0', (v) => v >= 1, (a, b) => a.rps / b.rps);
+  add('undici', null, 'CPU µs/request', 'µs', '≤ 80', (v) => v <= 80, (a) => a.cpuUsPerRequest);
+  add('undici', 'direct', 'p50 @1 added over the direct upstream', 'µs', '≤ 150', (v) => v <= 150, (a, b) => (a.p50Ms1 - b.p50Ms1) * 1000);
   return checks;
 }
 

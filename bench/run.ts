@@ -100,13 +100,19 @@ async function main(): Promise<void> {
   if (profileDir) mkdirSync(profileDir, { recursive: true });
 
   const shared: Shared = {};
-  const running: { target: Target; run: RunningTarget }[] = [];
+  // At most one row runs at a time: each repetition of each row is a process of its own.
+  let current: RunningTarget | undefined;
   let stopped = false;
+  const stopCurrent = async () => {
+    const run = current;
+    current = undefined;
+    await run?.stop().catch(() => {});
+  };
   const stopAll = async () => {
     if (stopped) return;
     stopped = true;
-    // Targets first (they hold connections to the upstream and Redis), in reverse start order.
-    for (const { run } of [...running].reverse()) await run.stop().catch(() => {});
+    // The row first (it holds connections to the upstream and Redis).
+    await stopCurrent();
     await shared.identity?.close().catch(() => {});
     await shared.redis?.stop().catch(() => {});
     if (shared.upstream) await stopProcess(shared.upstream);
@@ -130,27 +136,29 @@ async function main(): Promise<void> {
       identity: shared.identity,
       redis: shared.redis,
     };
+    /** A fresh process of the row, checked with one request and warmed up. */
+    const startRow = async (target: Target): Promise<RunningTarget> => {
+      current = await target.start(ctx);
+      await preflight(target, current);
+      if (options.warmupSeconds > 0) await runLoad({ url: current.url, host: current.host, headers: current.headers, connections: options.connections, seconds: options.warmupSeconds });
+      return current;
+    };
 
-    for (const target of selected) {
-      console.error(`bench: starting ${target.id}`);
-      running.push({ target, run: await target.start(ctx) });
-      await preflight(target, running.at(-1)!.run);
-    }
     console.error(`bench: ${machine.cores} cores, ${machine.cpu_model}, load ${machine.load_average_before.join(' ')}, node ${machine.node}, ${machine.load_tool}`);
-    console.error(`bench: ${selected.length} targets × ${options.repeats} repeats × (${options.seconds}s @${options.connections} + ${options.seconds}s @1 connection)`);
+    console.error(`bench: ${selected.length} targets × ${options.repeats} repeats × (${options.warmupSeconds}s warm-up + ${options.seconds}s @${options.connections} + ${options.seconds}s @1 connection), a fresh process each`);
 
-    if (options.warmupSeconds > 0) {
-      for (const { target, run } of running) {
-        console.error(`bench: warm-up ${target.id}`);
-        await runLoad({ url: run.url, host: run.host, headers: run.headers, connections: options.connections, seconds: options.warmupSeconds });
-      }
-    }
-
-    // Repetitions go round the targets, so a slow minute on a shared machine hurts every row alike.
-    const samples = new Map<string, Sample[]>(running.map(({ target }) => [target.id, []]));
+    // Repetitions go round the targets, so a slow minute on a shared machine hurts every row
+    // alike. And every repetition starts the row anew: two processes of the same code can differ
+    // by a third in CPU per request for their whole life (where the scheduler and the allocator
+    // put them), so measuring one process three times would not average that out.
+    const samples = new Map<string, Sample[]>(selected.map((target) => [target.id, []]));
+    const lastRun = new Map<string, RunningTarget>();
     for (let rep = 1; rep <= options.repeats; rep++) {
-      for (const { target, run } of running) {
+      for (const target of selected) {
+        const run = await startRow(target);
         const sample = await measure(run, shared);
+        await stopCurrent();
+        lastRun.set(target.id, run);
         samples.get(target.id)!.push(sample);
         console.error(
           `bench: run ${rep}/${options.repeats} ${target.id.padEnd(18)} ${Math.round(sample.rps)} req/s, p99 ${sample.p99Ms.toFixed(2)} ms, ` +
@@ -160,16 +168,25 @@ async function main(): Promise<void> {
     }
     let soak: Soak | undefined;
     if (options.soak) {
-      const entry = running.find(({ target }) => target.id === options.soak!.targetId);
-      if (entry) soak = await soakTarget(entry.target, entry.run, { upstreamUrl: shared.upstreamUrl }, options.soak);
-      else console.error(`bench: no soak: ${options.soak.targetId} is not among the rows of this run (BENCH_TARGETS, BENCH_SOAK_TARGET)`);
+      const target = selected.find((t) => t.id === options.soak!.targetId);
+      if (target) {
+        console.error(`bench: starting ${target.id} for the soak`);
+        // Started without the table's warm-up: the soak has its own.
+        current = await target.start(ctx);
+        await preflight(target, current);
+        soak = await soakTarget(target, current, { upstreamUrl: shared.upstreamUrl }, options.soak);
+        await stopCurrent();
+      } else console.error(`bench: no soak: ${options.soak.targetId} is not among the rows of this run (BENCH_TARGETS, BENCH_SOAK_TARGET)`);
     }
     const loadAfter = loadavg().map(round2);
 
     await stopAll();
     const rows = buildRows(
       await Promise.all(
-        running.map(async ({ target, run }) => ({ id: target.id, label: target.label, usesRedis: run.usesRedis, samples: samples.get(target.id)!, facts: await run.facts?.() })),
+        selected.map(async (target) => {
+          const run = lastRun.get(target.id)!;
+          return { id: target.id, label: target.label, usesRedis: run.usesRedis, samples: samples.get(target.id)!, facts: await run.facts?.() };
+        }),
       ),
     );
     const minutes = (Date.now() - started) / 60_000;
@@ -227,7 +244,7 @@ function footnote(rows: readonly Row[], run: ReturnType<typeof machineFacts> & {
   const others = rows.map((r) => r.median.othersCpuPct);
   const range = (v: number[]) => `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}%`;
   return (
-    `Medians of ${options.repeats} runs of ${options.seconds} s per row and connection count (${run.load_tool}, 1 thread), rows measured in turn within one run ` +
+    `Medians of ${options.repeats} runs of ${options.seconds} s per row and connection count (${run.load_tool}, 1 thread), rows measured in turn within one run, a fresh process for each, ` +
     `of ${run.duration_minutes.toFixed(0)} minutes on ${run.cores} × ${run.cpu_model}, Node ${run.node}, ${run.date.slice(0, 16).replace('T', ' ')} UTC. ` +
     `Load average ${run.load_average_before.join(' ')} before and ${run.load_average_after.join(' ')} after the run. ` +
     `"machine busy" is the share of both cores in use during the ${options.connections}-connection run (${range(busy)}); ` +

@@ -139,6 +139,7 @@ function protectedTarget(v: ProtectedVariant): Target {
       const proc = startPortcullis(ctx, name, protectedRouteConfig({ port, opsPort }, ctx.upstream.url, signInSettings, row));
       const stop = async () => {
         await stopProcess(proc);
+        identity.releasePort(port);
         if (v.store === 'redis') await ctx.redis!.deleteKeysWithPrefix(keyPrefix).catch(() => {});
       };
       try {
