@@ -244,8 +244,8 @@ function footnote(rows: readonly Row[], run: ReturnType<typeof machineFacts> & {
   const others = rows.map((r) => r.median.othersCpuPct);
   const range = (v: number[]) => `${Math.min(...v).toFixed(0)}–${Math.max(...v).toFixed(0)}%`;
   return (
-    `Medians of ${options.repeats} runs of ${options.seconds} s per row and connection count (${run.load_tool}, 1 thread), rows measured in turn within one run, a fresh process for each, ` +
-    `of ${run.duration_minutes.toFixed(0)} minutes on ${run.cores} × ${run.cpu_model}, Node ${run.node}, ${run.date.slice(0, 16).replace('T', ' ')} UTC. ` +
+    `Medians of ${options.repeats} runs of ${options.seconds} s per row and connection count (${run.load_tool}, 1 thread), rows measured in turn within one run ` +
+    `of ${run.duration_minutes.toFixed(0)} minutes, a fresh process for each run, on ${run.cores} × ${run.cpu_model}, Node ${run.node}, ${run.date.slice(0, 16).replace('T', ' ')} UTC. ` +
     `Load average ${run.load_average_before.join(' ')} before and ${run.load_average_after.join(' ')} after the run. ` +
     `"machine busy" is the share of both cores in use during the ${options.connections}-connection run (${range(busy)}); ` +
     `"others" is the share used by processes outside the measurement (not the row's, the upstream's, Redis's or wrk's) (${range(others)}). ` +
