@@ -148,9 +148,9 @@ async function main(): Promise<void> {
     console.error(`bench: ${selected.length} targets × ${options.repeats} repeats × (${options.warmupSeconds}s warm-up + ${options.seconds}s @${options.connections} + ${options.seconds}s @1 connection), a fresh process each`);
 
     // Repetitions go round the targets, so a slow minute on a shared machine hurts every row
-    // alike. And every repetition starts the row anew: two processes of the same code can differ
-    // by a third in CPU per request for their whole life (where the scheduler and the allocator
-    // put them), so measuring one process three times would not average that out.
+    // alike. And every repetition starts the row anew, so no one process's state (its warm-up,
+    // where its memory landed) weighs on all of a row's figures, and no idle row shares the
+    // machine with the measured one.
     const samples = new Map<string, Sample[]>(selected.map((target) => [target.id, []]));
     const lastRun = new Map<string, RunningTarget>();
     for (let rep = 1; rep <= options.repeats; rep++) {
