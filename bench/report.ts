@@ -336,7 +336,7 @@ export interface TargetCheck {
   readonly met: boolean;
 }
 
-/** The rows the targets are set for, and the rows they are compared with (bench/targets.ts ids). */
+/** The rows the targets are set for (bench/targets.ts ids); what each is compared with is in targetChecks. */
 const TARGET_ROWS = ['protected-redis', 'full-policy'] as const;
 
 /**

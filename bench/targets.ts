@@ -84,7 +84,7 @@ export const bareUndici: Target = {
   id: 'undici',
   label: 'bare undici forwarder',
   async start(ctx) {
-    const proc = startProcess('reference forwarder', process.execPath, [...NODE_FLAGS, ...profileFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
+    const proc = startProcess('reference forwarder', process.execPath, [...NODE_FLAGS, ...extraNodeFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
     const port = await waitForPortLine(proc);
     return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc) };
   },
@@ -229,8 +229,8 @@ export function baselineTwin(target: Target, cli: string): Target {
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
 export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy];
 
-function profileFlags(ctx: BenchContext, name: string): string[] {
-  // BENCH_NODE_FLAGS: extra flags for the Node processes under test, e.g. --trace-gc
+/** Flags for a Node process under test: BENCH_NODE_FLAGS (such as --trace-gc), and --cpu-prof with BENCH_PROFILE. */
+function extraNodeFlags(ctx: BenchContext, name: string): string[] {
   const extra = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
   return ctx.profileDir ? [...extra, '--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : extra;
 }
@@ -241,7 +241,7 @@ function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started
   // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
   const logFd = openSync(logFileFor(ctx, name), 'a');
   try {
-    return startProcess(name, process.execPath, [...NODE_FLAGS, ...profileFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+    return startProcess(name, process.execPath, [...NODE_FLAGS, ...extraNodeFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
   } finally {
     closeSync(logFd);
   }
