@@ -124,6 +124,8 @@ const CLOCK_TICKS = (() => {
 export interface ProcStats {
   /** user + system CPU time of all the process's threads, microseconds */
   readonly cpuUs: number;
+  /** of which system (kernel) time */
+  readonly sysUs: number;
   readonly rssBytes: number;
   /** peak RSS so far */
   readonly hwmBytes: number;
@@ -137,7 +139,7 @@ export function procStats(pid: number): ProcStats {
   const stime = Number(fields[12]);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { cpuUs: ((utime + stime) * 1_000_000) / CLOCK_TICKS, rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
+  return { cpuUs: ((utime + stime) * 1_000_000) / CLOCK_TICKS, sysUs: (stime * 1_000_000) / CLOCK_TICKS, rssBytes: kb('VmRSS'), hwmBytes: kb('VmHWM') };
 }
 
 /** The process and all its descendants (a Portcullis primary and its workers; nginx's master and worker). */
@@ -164,19 +166,21 @@ export function processTree(pid: number): number[] {
 /** procStats added up over several processes; one that has exited counts as zero. */
 export function sumProcStats(pids: readonly number[]): ProcStats {
   let cpuUs = 0;
+  let sysUs = 0;
   let rssBytes = 0;
   let hwmBytes = 0;
   for (const pid of pids) {
     try {
       const s = procStats(pid);
       cpuUs += s.cpuUs;
+      sysUs += s.sysUs;
       rssBytes += s.rssBytes;
       hwmBytes += s.hwmBytes;
     } catch {
       // exited
     }
   }
-  return { cpuUs, rssBytes, hwmBytes };
+  return { cpuUs, sysUs, rssBytes, hwmBytes };
 }
 
 /** CPU time of this process's children that have exited and been waited for (wrk runs), microseconds. */

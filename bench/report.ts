@@ -11,6 +11,7 @@ export interface Sample {
   readonly badStatus: number; // both runs
   readonly socketErrors: number; // both runs
   readonly cpuUsPerRequest: number; // process under test, high connection count
+  readonly sysCpuUsPerRequest: number; // of which system (kernel) time
   readonly upstreamCpuUsPerRequest: number;
   readonly rssMb: number; // after the high-connection run, all the row's processes
   readonly peakRssMb: number;

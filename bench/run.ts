@@ -162,7 +162,7 @@ async function main(): Promise<void> {
         samples.get(target.id)!.push(sample);
         console.error(
           `bench: run ${rep}/${options.repeats} ${target.id.padEnd(18)} ${Math.round(sample.rps)} req/s, p99 ${sample.p99Ms.toFixed(2)} ms, ` +
-            `${sample.cpuUsPerRequest.toFixed(1)} µs CPU/req, machine ${sample.machineBusyPct.toFixed(0)}% busy (others ${sample.othersCpuPct.toFixed(0)}%)`,
+            `${sample.cpuUsPerRequest.toFixed(1)} µs CPU/req (${sample.sysCpuUsPerRequest.toFixed(1)} system), machine ${sample.machineBusyPct.toFixed(0)}% busy (others ${sample.othersCpuPct.toFixed(0)}%)`,
         );
       }
     }
@@ -344,6 +344,7 @@ async function measure(run: RunningTarget, shared: Shared): Promise<Sample> {
     badStatus: high.badStatus + one.badStatus,
     socketErrors: high.socketErrors + one.socketErrors,
     cpuUsPerRequest: perRequest(targetUs),
+    sysCpuUsPerRequest: perRequest(after.target.sysUs - before.target.sysUs),
     upstreamCpuUsPerRequest: perRequest(upstreamUs),
     rssMb: mb(after.target.rssBytes),
     peakRssMb: mb(after.target.hwmBytes),
