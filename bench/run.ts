@@ -16,7 +16,7 @@
 //   BENCH_PORTCULLIS_CLI=... another checkout's src/cli.ts, to compare before and after a change
 //   BENCH_BASELINE_CLI=...   another checkout's src/cli.ts: every Portcullis row gets a twin running it
 //                            ("ID@baseline"), measured in turn with the row, and the table says how
-//                            the two compare; the fair way to see a change of a few percent
+//                            the two compare; the fairest comparison here, and still noisy (bench/README)
 //   BENCH_KEEP=1             keep the temp directory (configs, logs)
 //   BENCH_DOCS=1|0           also write the chart to docs/bench.svg (default: only for a full default run)
 //   BENCH_REDIS_URL=...      use this Redis instead of starting a private redis-server
