@@ -31,7 +31,7 @@ import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
 import { baselineTwin, measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
-import { buildRows, consoleTable, errorsOf, markdownTable, targetCheckLines, targetChecks, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
+import { buildRows, consoleTable, errorsOf, markdownTable, median, targetCheckLines, targetChecks, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
 import { soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
 import { startBenchRedis, type BenchRedis } from './redis.ts';
@@ -226,7 +226,6 @@ const TARGETS_TITLE =
 
 /** Each row against its @baseline twin, run by run (the twin ran right after it): median ratios. */
 function baselineComparison(samples: ReadonlyMap<string, Sample[]>): string[] {
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
   const out: string[] = [];
   for (const [id, mine] of samples) {
     const theirs = samples.get(`${id}@baseline`);
