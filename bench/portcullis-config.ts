@@ -34,6 +34,8 @@ export interface ProtectedRow {
   readonly workers?: 'auto' | number;
   /** session.cache_ttl, such as "1s" */
   readonly sessionCache?: string;
+  /** redis.command_timeout, such as "30s" (default Portcullis's own) */
+  readonly redisCommandTimeout?: string;
 }
 
 function head({ port, opsPort }: Listeners, publicUrl: string): string {
@@ -75,7 +77,7 @@ identity:
   const cache = ttl ? `, cache_ttl: ${ttl}` : '';
   if (row.session.store === 'redis') {
     lines.push(`session: { store: redis${cache} }
-redis: { url: "${row.session.url}", key_prefix: "${row.session.keyPrefix}" }
+redis: { url: "${row.session.url}", key_prefix: "${row.session.keyPrefix}"${row.redisCommandTimeout ? `, command_timeout: ${row.redisCommandTimeout}` : ''} }
 `);
   } else {
     lines.push(`session: { store: memory${cache} }\n`);

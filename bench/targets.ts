@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
+import type { StdioOptions } from 'node:child_process';
 import { processTree, startProcess, stderrOf, stopProcess, waitForPortLine, type Started } from './processes.ts';
 import { freePort } from './ports.ts';
 import { clientIdFor, signIn, type BenchIdentity } from './identity.ts';
@@ -38,6 +39,17 @@ export interface BenchContext {
   readonly portcullisCli?: string;
   /** appended to a row's file names (config, keys, log), so a twin of the row has its own */
   readonly fileSuffix?: string;
+  /**
+   * A command the Node processes under test run inside, such as valgrind with its options
+   * (bench/instructions.ts); the process started is then that command, with the same pid.
+   */
+  readonly wrapper?: readonly string[];
+  /** how long a row may take to start and sign in (default 30 s; a wrapper such as valgrind needs more) */
+  readonly startTimeoutMs?: number;
+  /** more flags for the Node processes under test, after BENCH_NODE_FLAGS */
+  readonly nodeFlags?: readonly string[];
+  /** redis.command_timeout for the rows with the session in Redis, such as "30s" (default Portcullis's own) */
+  readonly redisCommandTimeout?: string;
 }
 
 export interface RunningTarget {
@@ -84,8 +96,8 @@ export const bareUndici: Target = {
   id: 'undici',
   label: 'bare undici forwarder',
   async start(ctx) {
-    const proc = startProcess('reference forwarder', process.execPath, [...NODE_FLAGS, ...extraNodeFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
-    const port = await waitForPortLine(proc);
+    const proc = startNode(ctx, 'reference forwarder', [...NODE_FLAGS, ...extraNodeFlags(ctx, 'undici'), join(REPO, 'bench/reference-forwarder.ts'), ctx.upstream.url]);
+    const port = await waitForPortLine(proc, ctx.startTimeoutMs);
     return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, pid: proc.pid, usesRedis: false, stop: () => stopProcess(proc) };
   },
 };
@@ -99,7 +111,7 @@ export const portcullisPublic: Target = {
     const name = fileName(ctx, 'portcullis-public');
     const proc = startPortcullis(ctx, name, publicRouteConfig({ port, opsPort }, ctx.upstream.url));
     const url = `http://127.0.0.1:${port}/`;
-    await waitUntilServing(proc, url, BENCH_HOST);
+    await waitUntilServing(proc, url, BENCH_HOST, {}, ctx.startTimeoutMs);
     return { url, host: BENCH_HOST, pid: proc.pid, usesRedis: false, opsUrl: `http://127.0.0.1:${opsPort}`, stop: () => stopProcess(proc), facts: accessLogFacts(logFileFor(ctx, name)) };
   },
 };
@@ -128,7 +140,13 @@ function protectedTarget(v: ProtectedVariant): Target {
       const session: ProtectedRow['session'] = v.store === 'redis' ? { store: 'redis', url: ctx.redis!.url, keyPrefix } : { store: 'memory' };
       const name = fileName(ctx, v.id);
       const posture = v.fullPolicy ? await postureFixture(ctx.workDir, name) : undefined;
-      const row: ProtectedRow = { session, policy: posture?.policy ?? 'authenticated', ...(v.workers ? { workers: v.workers } : {}), ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}) };
+      const row: ProtectedRow = {
+        session,
+        policy: posture?.policy ?? 'authenticated',
+        ...(v.workers ? { workers: v.workers } : {}),
+        ...(v.sessionCache ? { sessionCache: v.sessionCache } : {}),
+        ...(ctx.redisCommandTimeout ? { redisCommandTimeout: ctx.redisCommandTimeout } : {}),
+      };
       const signInSettings = {
         issuer: identity.issuer,
         clientId: clientIdFor(port),
@@ -143,7 +161,7 @@ function protectedTarget(v: ProtectedVariant): Target {
         if (v.store === 'redis') await ctx.redis!.deleteKeysWithPrefix(keyPrefix).catch(() => {});
       };
       try {
-        await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`);
+        await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`, ctx.startTimeoutMs);
         const cookie = await signIn(`http://${BENCH_HOST}:${port}/`, identity.issuer);
         const headers: Record<string, string> = { cookie, ...(posture ? { 'x-device-posture': posture.token } : {}) };
         return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', opsUrl: `http://127.0.0.1:${opsPort}`, stop, facts: accessLogFacts(logFileFor(ctx, name)) };
@@ -229,9 +247,9 @@ export function baselineTwin(target: Target, cli: string): Target {
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
 export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy];
 
-/** Flags for a Node process under test: BENCH_NODE_FLAGS (such as --trace-gc), and --cpu-prof with BENCH_PROFILE. */
+/** Flags for a Node process under test: BENCH_NODE_FLAGS (such as --trace-gc), the context's, and --cpu-prof with BENCH_PROFILE. */
 function extraNodeFlags(ctx: BenchContext, name: string): string[] {
-  const extra = process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const extra = [...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []), ...(ctx.nodeFlags ?? [])];
   return ctx.profileDir ? [...extra, '--cpu-prof', '--cpu-prof-dir', ctx.profileDir, '--cpu-prof-name', `${name}-${Date.now()}.cpuprofile`] : extra;
 }
 
@@ -241,10 +259,16 @@ function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started
   // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
   const logFd = openSync(logFileFor(ctx, name), 'a');
   try {
-    return startProcess(name, process.execPath, [...NODE_FLAGS, ...extraNodeFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+    return startNode(ctx, name, [...NODE_FLAGS, ...extraNodeFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
   } finally {
     closeSync(logFd);
   }
+}
+
+/** A Node process under test, inside ctx.wrapper when there is one. */
+function startNode(ctx: BenchContext, name: string, args: readonly string[], stdio?: StdioOptions, cwd?: string): Started {
+  const [command, ...wrapperArgs] = [...(ctx.wrapper ?? []), process.execPath];
+  return startProcess(name, command!, [...wrapperArgs, ...args], stdio, cwd);
 }
 
 /** The base name of a row's files in the work directory. */
