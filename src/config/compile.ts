@@ -9,7 +9,7 @@ import type { RawConfig, RouteFrom, RouteTo, ListenAddress } from './schema.ts';
 import { ConfigError, type ConfigProblem } from '../errors.ts';
 import { buildRouteTable, type RouteTable } from '../request/route-match.ts';
 import { compileIpMatcher, type IpMatcher } from '../request/client-ip.ts';
-import { canonicalHeaderName } from '../request/headers.ts';
+import { canonicalHeaderName, upstreamHeaderName } from '../request/headers.ts';
 import { compileTemplate, type HeaderTemplate } from '../identity/inject.ts';
 import type { IdpSettings } from '../auth/oidc.ts';
 import type { SessionStoreConfig } from '../session/config.ts';
@@ -200,7 +200,7 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
       public: r.public,
       upstreamTls,
       upstreamKey: upstreamTls ? `${r.to.origin}#${JSON.stringify(t)}` : r.to.origin,
-      identityHeaders: Object.entries(r.headers).map(([name, template]) => [name, compileTemplate(template, raw.identity.user_claim)] as const),
+      identityHeaders: Object.entries(r.headers).map(([name, template]) => [upstreamHeaderName(name), compileTemplate(template, raw.identity.user_claim)] as const),
       passAccessToken: r.pass_access_token,
       passIdToken: r.pass_id_token,
       allowCorsPreflight: r.allow_cors_preflight,

@@ -2,11 +2,13 @@
 // They are added only after every client-sent copy was stripped (src/request/headers.ts).
 import type { SessionData } from '../auth/session-data.ts';
 
-export const USER_HEADER = 'X-Forwarded-User';
-export const EMAIL_HEADER = 'X-Forwarded-Email';
-export const GROUPS_HEADER = 'X-Forwarded-Groups';
-export const ASSERTION_HEADER = 'X-Portcullis-Jwt-Assertion';
-export const ID_TOKEN_HEADER = 'X-Portcullis-Id-Token';
+// Sent in lower case, as HTTP/2 requires and any HTTP/1.1 server accepts (names are
+// case-insensitive): undici lower-cases every name it does not know, once per request.
+export const USER_HEADER = 'x-forwarded-user';
+export const EMAIL_HEADER = 'x-forwarded-email';
+export const GROUPS_HEADER = 'x-forwarded-groups';
+export const ASSERTION_HEADER = 'x-portcullis-jwt-assertion';
+export const ID_TOKEN_HEADER = 'x-portcullis-id-token';
 
 export type HeaderTemplate = (session: SessionData) => string;
 

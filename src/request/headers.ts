@@ -137,3 +137,13 @@ export function filterResponseHeaders(headers: Record<string, string | string[] 
   }
   return out;
 }
+
+/**
+ * A configured header name as it is sent upstream: in lower case (see src/identity/inject.ts),
+ * and as the engine's own interned copy of the string, as a name written in the source is.
+ * undici looks every name up in its table of known headers on every request; a string made at
+ * run time (from the YAML file) would be looked up in V8's string table each time first.
+ */
+export function upstreamHeaderName(name: string): string {
+  return Object.keys({ [name.toLowerCase()]: 0 })[0]!;
+}
