@@ -5,6 +5,13 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, typ
 import { SignJWT, calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { signingAlgorithm } from '../auth/oidc.ts';
 
+interface Signed {
+  readonly jwt: string;
+  readonly renewAt: number;
+  /** set by forget(): never handed out again */
+  forgotten: boolean;
+}
+
 interface SigningKey {
   readonly kid: string;
   readonly alg: string;
@@ -23,7 +30,12 @@ export class AssertionSigner {
   readonly #keys: readonly SigningKey[];
   readonly #issuer: string;
   readonly #lifetimeS: number;
-  readonly #cache = new Map<string, { jwt: string; renewAt: number }>();
+  readonly #cache = new Map<string, Signed>();
+  /**
+   * The last assertion handed out for a session object, found without building and hashing
+   * the cache key. The session cache hands out the same object for a second at a time.
+   */
+  readonly #lastFor = new WeakMap<AssertionClaims, { audience: string; signed: Signed }>();
   readonly #pending = new Map<string, Promise<string>>();
   /** the JWKS document, serialized once */
   readonly jwksJson: string;
@@ -56,15 +68,20 @@ export class AssertionSigner {
    * a fifth of its lifetime left, freshly signed otherwise.
    */
   assertion(sessionId: string, audience: string, claims: AssertionClaims, nowMs = Date.now()): string | Promise<string> {
+    const last = this.#lastFor.get(claims);
+    if (last !== undefined && last.audience === audience && last.signed.renewAt > nowMs && !last.signed.forgotten) return last.signed.jwt;
     const key = sessionId + '\0' + audience;
     const hit = this.#cache.get(key);
-    if (hit && hit.renewAt > nowMs) return hit.jwt;
+    if (hit && hit.renewAt > nowMs) {
+      this.#lastFor.set(claims, { audience, signed: hit });
+      return hit.jwt;
+    }
     const pending = this.#pending.get(key);
     if (pending) return pending;
     const p = this.#sign(audience, claims, nowMs).then(
       (jwt) => {
         if (this.#cache.size >= 100_000) this.#cache.delete(this.#cache.keys().next().value!);
-        this.#cache.set(key, { jwt, renewAt: nowMs + (this.#lifetimeS * 1000 * 4) / 5 });
+        this.#cache.set(key, { jwt, renewAt: nowMs + (this.#lifetimeS * 1000 * 4) / 5, forgotten: false });
         this.#pending.delete(key);
         return jwt;
       },
@@ -79,7 +96,11 @@ export class AssertionSigner {
 
   /** Forget cached assertions of a session (after sign-out or a refresh changed its claims). */
   forget(sessionId: string): void {
-    for (const key of this.#cache.keys()) if (key.startsWith(sessionId + '\0')) this.#cache.delete(key);
+    for (const [key, signed] of this.#cache) {
+      if (!key.startsWith(sessionId + '\0')) continue;
+      signed.forgotten = true; // and so out of #lastFor too
+      this.#cache.delete(key);
+    }
   }
 
   #sign(audience: string, c: AssertionClaims, nowMs: number): Promise<string> {

@@ -42,6 +42,8 @@ describe('the upstream assertion', () => {
   it('is forgotten when the session changes', async () => {
     const signer = await AssertionSigner.create([], 'https://a', 300_000);
     const first = await signer.assertion('s', 'https://app1', claims);
+    // the second time it comes from the session object's own memo, which forget() must reach too
+    expect(await signer.assertion('s', 'https://app1', claims)).toBe(first);
     signer.forget('s');
     expect(await signer.assertion('s', 'https://app1', claims)).not.toBe(first);
   });
