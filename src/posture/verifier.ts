@@ -9,7 +9,7 @@ import { belongsToUser, claimsFromHeaders, claimsFromPayload } from './claims.ts
 import { checkFreshness } from './freshness.ts';
 import { parseKeyFile, remoteKeyResolver, staticKeyResolver } from './keys.ts';
 import { verifyPostureJwt, type JwtCheck } from './verify-jwt.ts';
-import { VerificationCache } from './cache.ts';
+import { VerificationCache, type CachedVerification } from './cache.ts';
 import type { MaybePromise } from '../maybe-promise.ts';
 
 export interface PostureLogger {
@@ -63,16 +63,25 @@ export function createPostureVerifier(config: DevicePostureConfig, options: Post
     if (header !== undefined) trustedHeaders.set(claim as HeaderClaim, header.toLowerCase());
   }
   const cache = new VerificationCache(options.cacheEntries ?? 10_000);
+  // The verification a user object last got, keyed by that object: the session, which the
+  // session cache hands out for a second at a time. Comparing the token with the one it was
+  // for costs less than hashing a token of hundreds of characters for the cache's Map.
+  const lastFor = new WeakMap<PostureUser, { token: string; hit: CachedVerification }>();
   let lastUnavailableLog = -Infinity;
 
   /** A token verified before (for this user) is answered at once; a new one needs its signature checked. */
   function verifyToken(raw: string | string[], user: PostureUser | undefined, check: JwtCheck, nowMs: number): MaybePromise<DeviceFacts> {
     if (Array.isArray(raw)) return postureFailure('posture-invalid', `device posture was sent more than once in ${config.header}`);
-    const hit = cache.get(raw, user);
+    const last = user && lastFor.get(user);
+    const hit = last !== undefined && last.token === raw ? last.hit : cache.get(raw, user);
     if (hit) {
       const failure = checkFreshness(hit.times, nowMs, check.maxAgeMs);
-      if (!failure) return hit.facts;
+      if (!failure) {
+        if (user && hit !== last?.hit) lastFor.set(user, { token: raw, hit });
+        return hit.facts;
+      }
       cache.delete(raw);
+      if (user) lastFor.delete(user);
       return failure;
     }
     return verifyNewToken(raw, user, check, nowMs);

@@ -227,6 +227,21 @@ describe('the verification cache', () => {
     expectFailure(await verifier.verify(headers(token), undefined, false, now()), 'posture-wrong-user');
   });
 
+  it('remembers the last verification per user object (the session), only for the same token, and still checks its age', async () => {
+    const session = { ...alice };
+    const t = now();
+    const iat = Math.floor(t / 1000);
+    const one = await issuer.sign({ device_id: 'one' }, { iat, exp: iat + 20 * 60 });
+    const two = await issuer.sign({ device_id: 'two' });
+    await verifier.verify(headers(one), session, false, t);
+    const remembered = verifier.verify(headers(one), session, false, t);
+    expect(verifier.verify(headers(one), session, false, t)).toBe(remembered);
+    // another token from the same session is verified for itself, not answered with the remembered one
+    expect(await verifier.verify(headers(two), session, false, t)).toMatchObject({ ok: true, claims: { device_id: 'two' } });
+    expect(verifier.verify(headers(one), session, false, t)).toMatchObject({ ok: true, claims: { device_id: 'one' } });
+    expectFailure(await verifier.verify(headers(one), session, false, t + 11 * 60_000), 'posture-stale');
+  });
+
   it('stays bounded', async () => {
     const small = createPostureVerifier(config({ keys: [await writeKey(issuer.keys[0]!, 'jwk')] }), { logger, cacheEntries: 2 });
     const tokens = await Promise.all([1, 2, 3].map((i) => issuer.sign({ device_id: `d${i}` })));
