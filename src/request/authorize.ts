@@ -53,7 +53,8 @@ function withSession(input: AuthorizeInput, result: AuthResult): MaybePromise<Ac
   const posture = input.config.posture;
   if (!posture) return decide(input, result, now, undefined);
   const { session } = result;
-  const device = posture.verify(input.req.headers, { sub: session.sub, email: session.email }, input.facts.peerTrusted, now);
+  // The session itself as the user: the verifier remembers its last verification per user object.
+  const device = posture.verify(input.req.headers, session, input.facts.peerTrusted, now);
   return isPromise(device) ? device.then((d) => decide(input, result, now, d)) : decide(input, result, now, device);
 }
 
@@ -79,6 +80,7 @@ function decide(input: AuthorizeInput, authenticated: Authenticated, now: number
     deviceId: device?.ok ? device.claims.device_id : session.deviceId,
     posture: device === undefined ? 'not configured' : device.ok ? 'verified' : device.code,
     websocket: input.websocket,
+    sessionData: session,
   };
 
   if (config.posture?.sessionBinding && device) {

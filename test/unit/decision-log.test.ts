@@ -39,6 +39,9 @@ const deny: Decision = {
   error: 'boom "quoted"',
 };
 
+const aliceSession = {};
+const denyWithoutStepUp: Decision = { allow: false, policy: 'staff-only', reasons: [{ criterion: 'groups', outcome: 'fail', code: 'groups-unauthorized', message: 'x', rule: 'staff' }] };
+
 const cases: [string, DecisionContext, Decision, Decision?][] = [
   ['an allow with every field', base, allow],
   ['the same allow again (its reasons from the cache)', base, allow],
@@ -49,6 +52,14 @@ const cases: [string, DecisionContext, Decision, Decision?][] = [
   ['a shadow policy that would deny', base, allow, { ...deny, policy: 'stricter' }],
   ['a shadow policy that agrees', base, allow, { ...allow, policy: 'same' }],
   ['text that JSON must escape', { ...base, path: '/a"b\\c\u0001\u2028é\ud83d\ude00\ud800', host: 'h\tx', email: 'é@example.com' }, allow],
+  ['a session object, first seen', { ...base, sessionData: aliceSession }, allow],
+  ['the same session object again (its identity fields remembered)', { ...base, sessionData: aliceSession, requestId: 'second' }, allow],
+  ['the same session object from another device, posture failed', { ...base, sessionData: aliceSession, deviceId: 'laptop-2', posture: 'posture-expired' }, allow],
+  ['the same session object under another ticket', { ...base, sessionData: aliceSession, sessionId: 'zyxwvuts12345678' }, allow],
+  ['the same rule for another route', { ...base, route: 'other-app' }, allow],
+  ['a denial without step-up, for the same session object', { ...base, sessionData: aliceSession }, denyWithoutStepUp],
+  ['a denial with the same reasons from another policy', base, { ...denyWithoutStepUp, policy: 'other' }],
+  ['no country, a WebSocket and an error', { ...base, country: undefined, websocket: true, sessionData: aliceSession }, { ...denyWithoutStepUp, error: 'boom' }],
 ];
 
 describe('the decision line', () => {
