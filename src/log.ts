@@ -85,6 +85,11 @@ function writeFlatRecordsDirectly(this: Logger, args: unknown[], method: (...arg
   (pinoOf[streamSym!] as DestinationStream).write(line);
 }
 
+/** A number as JSON.stringify writes it. */
+export function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
+}
+
 /** A string as JSON.stringify writes it; most need no escaping and are only quoted. */
 export function jsonString(value: string): string {
   return NEEDS_ESCAPE.test(value) ? JSON.stringify(value) : '"' + value + '"';
@@ -112,9 +117,20 @@ export function writePreserialized(logger: Logger, level: 'info' | 'warn', field
     ',' +
     fields +
     ',"msg":' +
-    jsonString(msg) +
+    messageJson(msg) +
     '}\n';
   (pinoOf[streamSym!] as DestinationStream).write(line);
+}
+
+// The hot path's messages are a handful of constants ("request", "allowed", ...): each is quoted once.
+const messages = new Map<string, string>();
+function messageJson(msg: string): string {
+  let json = messages.get(msg);
+  if (json === undefined) {
+    json = jsonString(msg);
+    if (messages.size < 64) messages.set(msg, json);
+  }
+  return json;
 }
 
 /**

@@ -1,7 +1,7 @@
 // The access line: one per request, written when the response is done. Documented fields
 // (README, Logs).
 import type { RequestRecord } from './context.ts';
-import { writePreserialized, type Logger } from '../log.ts';
+import { jsonNumber, jsonString, writePreserialized, type Logger } from '../log.ts';
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
 
@@ -26,10 +26,33 @@ export function accessRecord(rec: RequestRecord, durationMs: number): Record<str
 }
 
 /**
- * One JSON.stringify of the flat record, handed to the log stream as it is: V8 serializes a
- * flat object of strings and numbers faster than the same fields can be put together in
- * JavaScript, and the log's generic path would walk the record once more to check it.
+ * JSON.stringify(accessRecord(...)) without the braces, put together field by field: about
+ * 2,000 instructions where JSON.stringify of the record took about 9,000 (npm run
+ * bench:instructions). A unit test checks the two agree.
  */
+export function accessFields(rec: RequestRecord, durationMs: number): string {
+  let fields =
+    '"type":"access","request_id":' +
+    jsonString(rec.id) +
+    ',"route":' +
+    jsonString(rec.route) +
+    ',"method":' +
+    jsonString(rec.method) +
+    ',"host":' +
+    jsonString(rec.host) +
+    ',"path":' +
+    jsonString(rec.path) +
+    ',"client_ip":' +
+    jsonString(rec.clientIp);
+  if (rec.user !== undefined) fields += ',"user":' + jsonString(rec.user);
+  fields += ',"status":' + jsonNumber(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonNumber(round2(durationMs));
+  if (rec.upstreamMs !== undefined) fields += ',"upstream_ms":' + jsonNumber(round2(rec.upstreamMs));
+  if (rec.error !== undefined) fields += ',"error":' + jsonString(rec.error);
+  if (rec.reason !== undefined) fields += ',"reason":' + jsonString(rec.reason);
+  return fields;
+}
+
+/** The line, handed to the log stream as it is: the log's generic path would walk the record once more to check it. */
 export function logAccess(logger: Logger, rec: RequestRecord, durationMs: number): void {
-  writePreserialized(logger, 'info', JSON.stringify(accessRecord(rec, durationMs)).slice(1, -1), 'request');
+  writePreserialized(logger, 'info', accessFields(rec, durationMs), 'request');
 }

@@ -1,7 +1,7 @@
 // The access line skips pino's serializer (every request writes one); it must be exactly
 // what pino would write for the documented record.
 import { describe, expect, it } from 'vitest';
-import { accessRecord, logAccess } from '../../src/request/access-log.ts';
+import { accessFields, accessRecord, logAccess } from '../../src/request/access-log.ts';
 import type { RequestRecord } from '../../src/request/context.ts';
 import { comparedWithPino } from '../helpers/pino-reference.ts';
 
@@ -13,11 +13,17 @@ const cases: [string, RequestRecord, number][] = [
   ['a refusal: no upstream time, an error and a reason', { ...served, upstreamMs: undefined, status: 403, error: 'access_denied', reason: 'groups-unauthorized,device-unknown' }, 1.005],
   ['a target that was refused before routing', { ...served, host: '', route: '', path: '/a"b\\c\u0001é\ud800', method: 'G\tET', upstreamMs: undefined, status: 400, error: 'bad_target', reason: 'path "escapes"' }, 0],
   ['a client that went away: status 0, no bytes', { ...served, status: 0, bytes: 0 }, 30_000.126],
+  ['large and odd numbers', { ...served, bytes: 2 ** 53 + 2, upstreamMs: 1e21 }, 1e-7],
+  ['a time that is not a number', { ...served, upstreamMs: Number.NaN }, Number.POSITIVE_INFINITY],
 ];
 
 describe('the access line', () => {
   it('rounds times to hundredths of a millisecond', () => {
     expect(accessRecord(served, 0.245678)).toMatchObject({ duration_ms: 0.25, upstream_ms: 0.12 });
+  });
+
+  it.each(cases)('%s: the fields are JSON.stringify of the documented record', (_name, rec, ms) => {
+    expect(`{${accessFields(rec, ms)}}`).toBe(JSON.stringify(accessRecord(rec, ms)));
   });
 
   it('is written as the line pino would write for the record', async () => {
