@@ -226,18 +226,22 @@ function report(selected: readonly Target[], results: ReadonlyMap<string, Window
     const perRequest = Object.fromEntries(events.map((e) => [e, median(windows.map((w) => w.perRequest[e]!))]));
     const categories = Object.fromEntries(CATEGORIES.map((c) => [c, median(windows.map((w) => w.categories[c]))])) as Record<Category, number>;
     const ir = windows.map((w) => w.perRequest.Ir!);
-    return { id: t.id, label: t.label, perRequest, categories, spread: { min: Math.min(...ir), max: Math.max(...ir) }, windows };
+    // A window may catch V8 still optimizing something: that is warm-up, not what a request costs.
+    const withoutCompiler = median(windows.map((w) => w.perRequest.Ir! - w.categories.compiler));
+    return { id: t.id, label: t.label, perRequest, withoutCompiler, categories, spread: { min: Math.min(...ir), max: Math.max(...ir) }, windows };
   });
   const ir = (id: string) => rows.find((r) => r.id === id)?.perRequest.Ir;
+  const steady = (id: string) => rows.find((r) => r.id === id)?.withoutCompiler;
   const k = (n: number) => `${(n / 1000).toFixed(1)}k`;
   const ratio = (n: number, of: number | undefined) => (of ? `${(n / of).toFixed(2)}×` : '-');
-  const header = ['row', 'instructions/req', 'spread', '× undici', '× public', ...CATEGORIES, ...(options.cacheSim ? ['D1 misses', 'LL misses'] : [])];
+  const header = ['row', 'instructions/req', 'spread', 'without compiler', '× undici', '× public', ...CATEGORIES, ...(options.cacheSim ? ['D1 misses', 'LL misses'] : [])];
   const lines = rows.map((r) => [
     r.id,
     k(r.perRequest.Ir!),
     `${k(r.spread.min)}-${k(r.spread.max)}`,
-    ratio(r.perRequest.Ir!, ir('undici')),
-    ratio(r.perRequest.Ir!, ir('portcullis-public')),
+    k(r.withoutCompiler),
+    ratio(r.withoutCompiler, steady('undici')),
+    ratio(r.withoutCompiler, steady('portcullis-public')),
     ...CATEGORIES.map((c) => k(r.categories[c])),
     ...(options.cacheSim ? [((r.perRequest.D1mr ?? 0) + (r.perRequest.D1mw ?? 0)).toFixed(0), ((r.perRequest.DLmr ?? 0) + (r.perRequest.DLmw ?? 0) + (r.perRequest.ILmr ?? 0)).toFixed(0)] : []),
   ]);
@@ -245,13 +249,14 @@ function report(selected: readonly Target[], results: ReadonlyMap<string, Window
   const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   console.log(`\n${fmt(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${lines.map(fmt).join('\n')}\n`);
   console.log(
-    'Instructions per request (callgrind; user space only, all threads), medians over windows; spread: lowest and highest window. ' +
+    'Instructions per request (callgrind; user space only, all threads), medians over windows; spread: lowest and highest window; ' +
+      'without compiler: less what V8 spent compiling in the window (optimizing code still warming up, not the cost of a request); the ratios compare these. ' +
       'Compiled JavaScript: own-js the project files (for undici, the forwarder itself), library-js node_modules, node-js Node itself; regexp: compiled regular expressions; ' +
       'builtins: V8 builtins (the interpreter, inline caches, JSON, strings); gc: garbage collection; ' +
       'compiler: V8 compiling; llhttp: HTTP parsing; libc: malloc, memcpy and system-call wrappers; other: Node and libuv, the V8 runtime, OpenSSL.\n',
   );
   for (const [id, other] of baselinePairs(rows.map((r) => r.id))) {
-    console.log(`${id} against its baseline: instructions per request ×${(ir(id)! / ir(other)!).toFixed(3)}`);
+    console.log(`${id} against its baseline: instructions per request ×${(ir(id)! / ir(other)!).toFixed(3)}, without compiler ×${(steady(id)! / steady(other)!).toFixed(3)}`);
   }
   mkdirSync(RESULTS, { recursive: true });
   const file = join(RESULTS, 'instructions.json');
