@@ -102,6 +102,11 @@ export async function startPortcullis(options: StartOptions): Promise<Portcullis
     requireHostHeader: false,
     // Only WebSocket upgrades switch protocols; an "Upgrade: h2c" request is served as plain HTTP/1.1.
     shouldUpgradeCallback: isWebSocketUpgrade,
+    // A request without Content-Length or Transfer-Encoding has no body (RFC 9112 6.3): Node then
+    // hands it over already ended instead of running a readable stream's life cycle for nothing.
+    // Nothing here listens to a request's stream events; a body is read with for await, which
+    // sees the end, and forwarded only when one of the two headers is there (request/forward.ts).
+    optimizeEmptyRequests: true,
     connectionsCheckingInterval: Math.min(30_000, Math.max(1000, Math.floor(limits.header_timeout / 2))),
   };
   const main = first.listen.tls
