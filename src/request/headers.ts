@@ -140,9 +140,8 @@ export function filterResponseHeaders(headers: Record<string, string | string[] 
 
 /**
  * A configured header name as it is sent upstream: in lower case (see src/identity/inject.ts),
- * and as the engine's own interned copy of the string, as a name written in the source is.
- * undici looks every name up in its table of known headers on every request; a string made at
- * run time (from the YAML file) would be looked up in V8's string table each time first.
+ * and interned (the copy of the string V8 keeps as a property key), like the names written in
+ * the source, which undici looks up in its table of known headers on every request.
  */
 export function upstreamHeaderName(name: string): string {
   return Object.keys({ [name.toLowerCase()]: 0 })[0]!;
