@@ -1,7 +1,7 @@
 // npm run bench:instructions: machine instructions per request, counted by valgrind's
 // callgrind, for the Node rows of npm run bench. Unlike CPU time, an instruction count does
 // not depend on what else the machine is doing: the same code serving the same requests
-// counts within a percent or two run after run, so two rows, or two checkouts, can be told
+// counts within a few percent (1-5%) run after run, so two rows, or two checkouts, can be told
 // apart by a few percent on a host whose speed drifts by 2× between minutes.
 //
 // What it does not see: the kernel (the loopback TCP, about a third of a Node row's CPU
