@@ -29,6 +29,16 @@ describe('network', () => {
     ['an address with a port is unknown', '10.0.0.1:443', 'unknown'],
   ])('%s (%s)', (_, ip, want) => expect(outcome(rule, at(ip), networks)).toBe(want));
 
+  it('gives the same answers from its memory of addresses seen, also past its bound', () => {
+    const c = criterion(rule, networks);
+    const ask = (ip: string) => c.test(at(ip), false);
+    for (let round = 0; round < 2; round++) {
+      expect([ask('10.200.1.1'), ask('11.0.0.0'), ask('garbage'), ask('2001:db8:100:5::1')]).toEqual(['pass', 'fail', 'unknown', 'pass']);
+    }
+    for (let i = 0; i < 10_050; i++) ask(`172.16.${i >> 8}.${i & 255}`);
+    expect([ask('10.200.1.1'), ask('11.0.0.0'), ask('172.16.0.1')]).toEqual(['pass', 'fail', 'fail']);
+  });
+
   it('a missing request fact is unknown', () => {
     expect(criterion(rule, networks).test({ now: 0, request: {} as never }, false)).toBe('unknown');
   });

@@ -5,7 +5,7 @@
 // be dodged by connecting over a dual-stack socket.
 import ipaddr from 'ipaddr.js';
 import type { CidrRange, CompileContext, Criterion } from './types.ts';
-import { listWords, quoteFact } from '../reasons.ts';
+import { listWords, quoteFact, type Outcome } from '../reasons.ts';
 
 /** Strict dotted-quad decimal (no octal, hex or short forms) -> unsigned 32-bit, or -1. */
 export function parseIPv4(text: string): number {
@@ -99,16 +99,30 @@ export function compileNetwork(entries: readonly string[], ctx: CompileContext):
   });
   const v4 = ranges.filter((r) => r.v4);
   const v6 = ranges.filter((r) => !r.v4);
+  const outcomeFor = (address: Address): Outcome => {
+    for (const r of address.v4 ? v4 : v6) if (inRange(address, r)) return 'pass';
+    return 'fail';
+  };
+  // The same few client addresses come back request after request, and reading one is most of
+  // the check: remember the outcome per address text. Bounded, because a trusted proxy's
+  // X-Forwarded-For can bring any number of them.
+  const outcomes = new Map<string, Outcome>();
   return {
     name: 'network',
     base: 'network',
     describe: `you connect from the network ${listWords(entries)}`,
     passCode: 'network-ok',
     test(facts) {
-      const a = parseAddress(facts.request?.clientIp);
-      if (!a) return 'unknown';
-      for (const r of a.v4 ? v4 : v6) if (inRange(a, r)) return 'pass';
-      return 'fail';
+      const ip = facts.request?.clientIp;
+      if (ip === undefined) return 'unknown';
+      let outcome = outcomes.get(ip);
+      if (outcome === undefined) {
+        const a = parseAddress(ip);
+        outcome = a ? outcomeFor(a) : 'unknown';
+        if (outcomes.size >= 10_000) outcomes.clear();
+        outcomes.set(ip, outcome);
+      }
+      return outcome;
     },
     explain(facts) {
       const ip = facts.request?.clientIp;
