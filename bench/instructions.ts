@@ -79,13 +79,14 @@ interface Window {
 
 /** Send `count` GETs over `connections` connections; throws unless every one is the upstream's 200 with 1 KiB. */
 async function drive(target: RunningTarget, count: number, connections: number): Promise<void> {
-  const pool = new Pool(new URL(target.url).origin, { connections, pipelining: 1 });
+  const { origin, pathname } = new URL(target.url);
+  const pool = new Pool(origin, { connections, pipelining: 1 });
   let left = count;
   let bad = 0;
   let example = '';
   const worker = async () => {
     while (left-- > 0) {
-      const res = await pool.request({ path: new URL(target.url).pathname, method: 'GET', headers: { host: target.host, ...target.headers } });
+      const res = await pool.request({ path: pathname, method: 'GET', headers: { host: target.host, ...target.headers } });
       const body = await res.body.arrayBuffer();
       if (res.statusCode !== 200 || body.byteLength !== 1024) {
         bad++;
