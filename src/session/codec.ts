@@ -18,7 +18,8 @@
 // names every session repeats (SessionData fields, OIDC claim names, JOSE
 // header names), which are most of what is left once the tokens are taken
 // apart: the dictionary makes them nearly free (DEFLATE, because node:zlib
-// documents preset dictionaries for it and not for brotli).
+// documents preset dictionaries for it and not for brotli). pako's port of zlib
+// does the work, writing the same bytes as node:zlib (see raw-deflate.ts).
 //
 // Plaintext (codec 2):
 //   codec (1) = 2 | varint rawLength | raw (packed segments, in order) | deflateRaw(text)
@@ -32,7 +33,7 @@
 // decodeSessionData returns undefined, so the session is treated as absent and
 // its user signs in again; it is never misread. The dictionary is part of the
 // format: changing a single byte of it needs a new codec number.
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { RawDeflate } from './raw-deflate.ts';
 
 const CODEC = 2;
 /** a decoded session larger than this is refused (defense in depth: the bytes are authenticated anyway) */
@@ -41,13 +42,6 @@ const TOKEN_SHAPE = /^[A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]*){1,4}$/;
 /** shorter token-shaped strings ("1.2.3", "a.b") stay text: taking them apart would not pay */
 const MIN_TOKEN_CHARS = 64;
 const ESCAPE = '\u0000';
-/**
- * zlib's output buffer: under half of Buffer.poolSize, so it is cut from Node's shared pool
- * instead of being a fresh 16 KiB allocation per call. Sessions are a few KiB at most, and
- * thousands of 16 KiB allocations a second (a burst of sign-ins, or every request with the
- * session cache off) were measured to leave malloc's heap 20-35 MiB larger for good.
- */
-const ZLIB_CHUNK = 2048;
 
 /** Frozen with codec 2 (see above). Most-repeated names last: DEFLATE codes near matches more cheaply. */
 const DICTIONARY = Buffer.from(
@@ -104,6 +98,9 @@ const DICTIONARY = Buffer.from(
     ',"deviceId":"',
   ].join(''),
 );
+
+/** Level 9: the text is a few hundred bytes to a few KiB, where it costs tens of microseconds. */
+const deflate = new RawDeflate(DICTIONARY, 9);
 
 function writeVarint(value: number, out: number[]): void {
   while (value >= 0x80) {
@@ -211,8 +208,8 @@ export function encodeSessionData(data: unknown): Buffer {
   const raw = Buffer.concat(parts.packed);
   const prefix: number[] = [CODEC];
   writeVarint(raw.length, prefix);
-  // Level 9: the text is a few hundred bytes to a few KiB, where it costs tens of microseconds.
-  return Buffer.concat([Buffer.from(prefix), raw, deflateRawSync(text, { level: 9, dictionary: DICTIONARY, chunkSize: ZLIB_CHUNK })]);
+  // concat copies the compressed bytes out of the compressor's shared space
+  return Buffer.concat([Buffer.from(prefix), raw, deflate.compress(text)]);
 }
 
 /** Bytes -> data; undefined if the bytes are not something encodeSessionData (codec 2) wrote. */
@@ -221,7 +218,9 @@ export function decodeSessionData(bytes: Uint8Array): unknown {
   try {
     const outer = new Reader(bytes, 1);
     const raw = new Reader(outer.take(outer.varint()));
-    const text = inflateRawSync(bytes.subarray(outer.offset), { dictionary: DICTIONARY, maxOutputLength: MAX_PLAINTEXT, chunkSize: ZLIB_CHUNK });
+    // A view into the decompressor's shared space: everything below is read out of it before returning.
+    const inflated = deflate.decompress(bytes.subarray(outer.offset), MAX_PLAINTEXT);
+    const text = Buffer.from(inflated.buffer, inflated.byteOffset, inflated.byteLength);
     const inner = new Reader(text);
     const count = inner.varint();
     const layout: { packed: boolean; length: number }[][] = [];
