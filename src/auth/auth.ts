@@ -15,7 +15,7 @@ import { servesHost } from '../request/route-match.ts';
 import { AssertionSigner } from '../identity/assertion.ts';
 import { OidcClient, IdentityProviderUnavailable, isGrantRejected, isTransportError, describe } from './oidc.ts';
 import { Sealer } from './sealed.ts';
-import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, clearCookie, type CookieNames } from './cookies.ts';
+import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, clearCookie, withoutPortcullisCookies, type CookieNames } from './cookies.ts';
 import { safeReturnUrl } from './return-to.ts';
 import { sessionFromClaims, type SessionData, type Sessions } from './session-data.ts';
 import { isPromise, type MaybePromise } from '../maybe-promise.ts';
@@ -102,6 +102,8 @@ export class Auth {
    */
   readonly #keepsAccessToken: boolean;
   readonly #refreshing = new Map<string, Promise<RefreshOutcome>>();
+  /** A Cookie header's value as an upstream may see it: never a session ticket, which in a legacy app's logs would be a stolen session. */
+  readonly upstreamCookie: (value: string) => string | undefined;
 
   constructor(components: AuthComponents, config: CompiledConfig, sessions: Sessions, logger: Logger, sessionLifetimeMs: number) {
     this.#c = components;
@@ -111,6 +113,8 @@ export class Auth {
     this.#publicUrl = config.publicUrl;
     this.#absoluteMs = sessionLifetimeMs;
     this.#keepsAccessToken = config.routes.some((r) => r.passAccessToken);
+    const names = components.names;
+    this.upstreamCookie = (value) => withoutPortcullisCookies(value, names);
   }
 
   get components(): AuthComponents {

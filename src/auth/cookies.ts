@@ -75,33 +75,24 @@ export function clearCookie(name: string, o: Omit<SetCookieOptions, 'maxAgeSecon
 }
 
 /**
- * Remove Portcullis's cookies (the session and every login-state cookie) from the Cookie
- * headers in a flat [name, value, ...] header list, dropping a Cookie header left empty.
+ * A Cookie header's value without Portcullis's cookies (the session and every login-state
+ * cookie), or undefined when nothing else is left and the header should go.
  */
-export function withoutPortcullisCookies(headers: string[], names: CookieNames): void {
-  for (let i = 0; i < headers.length; i += 2) {
-    if (headers[i]!.length !== 6 || headers[i]!.toLowerCase() !== 'cookie') continue;
-    const value = headers[i + 1]!;
-    if (!value.includes(names.session) && !value.includes(names.login)) continue;
-    // Most requests to an app that sets no cookies of its own carry only the session cookie.
-    if (!value.includes(';')) {
-      const eq = value.indexOf('=');
-      if (isPortcullisCookie((eq === -1 ? value : value.slice(0, eq)).trim(), names)) headers.splice(i, 2), (i -= 2);
-      continue;
-    }
-    const kept: string[] = [];
-    for (const part of value.split(';')) {
-      const eq = part.indexOf('=');
-      const key = (eq === -1 ? part : part.slice(0, eq)).trim();
-      if (!key || isPortcullisCookie(key, names)) continue;
-      kept.push(part.trim());
-    }
-    if (kept.length) headers[i + 1] = kept.join('; ');
-    else {
-      headers.splice(i, 2);
-      i -= 2;
-    }
+export function withoutPortcullisCookies(value: string, names: CookieNames): string | undefined {
+  if (!value.includes(names.session) && !value.includes(names.login)) return value;
+  // Most requests to an app that sets no cookies of its own carry only the session cookie.
+  if (!value.includes(';')) {
+    const eq = value.indexOf('=');
+    return isPortcullisCookie((eq === -1 ? value : value.slice(0, eq)).trim(), names) ? undefined : value;
   }
+  const kept: string[] = [];
+  for (const part of value.split(';')) {
+    const eq = part.indexOf('=');
+    const key = (eq === -1 ? part : part.slice(0, eq)).trim();
+    if (!key || isPortcullisCookie(key, names)) continue;
+    kept.push(part.trim());
+  }
+  return kept.length ? kept.join('; ') : undefined;
 }
 
 function isPortcullisCookie(name: string, names: CookieNames): boolean {

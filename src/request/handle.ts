@@ -20,7 +20,6 @@ import type { Auth } from '../auth/auth.ts';
 import { authorize, type Access } from './authorize.ts';
 import { isPromise, type MaybePromise } from '../maybe-promise.ts';
 import { sendDenied } from '../pages/denied.ts';
-import { withoutPortcullisCookies } from '../auth/cookies.ts';
 import { pushIdentityHeaders, ASSERTION_HEADER, ID_TOKEN_HEADER } from '../identity/inject.ts';
 import type { SessionData } from '../auth/session-data.ts';
 import { enforceRateLimit, rateLimitedDetails, LOGIN_LIMITED_PATHS, type KeyKind, type Limiter, type RateLimits } from './rate-limit.ts';
@@ -106,9 +105,8 @@ export function admit(req: IncomingMessage, config: CompiledConfig): Gate {
 
 /** The headers the upstream receives: the client's minus everything it may not set, plus ours. */
 export function upstreamHeaders(req: IncomingMessage, facts: RequestFacts, route: CompiledRoute, config: CompiledConfig, requestId: string, auth: Auth | undefined): string[] {
-  const headers = filterRequestHeaders({ rawHeaders: req.rawHeaders, extraStripped: config.injectedHeaderNames });
-  // The upstream never sees Portcullis's own cookies: a session ticket in a legacy app's logs would be a stolen session.
-  if (auth) withoutPortcullisCookies(headers, auth.cookieNames);
+  // The upstream never sees Portcullis's own cookies.
+  const headers = filterRequestHeaders({ rawHeaders: req.rawHeaders, extraStripped: config.injectedHeaderNames, cookie: auth?.upstreamCookie });
   const sentHost = req.headers.host ?? facts.host;
   headers.push('host', route.preserveHost ? sentHost : route.to.host);
   // X-Forwarded-* describe what Portcullis saw. A trusted proxy's values are kept and extended;

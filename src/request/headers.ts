@@ -72,13 +72,15 @@ export interface UpstreamHeaderInput {
   readonly rawHeaders: readonly string[];
   /** names (canonical form) configured to be injected anywhere, stripped on every route */
   readonly extraStripped: ReadonlySet<string>;
+  /** a Cookie header's value as the upstream should see it; undefined drops the header */
+  readonly cookie?: ((value: string) => string | undefined) | undefined;
 }
 
 /**
  * Returns a flat [name, value, ...] list without hop-by-hop, identity, forwarding,
  * host and content-length headers; the caller appends the trusted ones.
  */
-export function filterRequestHeaders({ rawHeaders, extraStripped }: UpstreamHeaderInput): string[] {
+export function filterRequestHeaders({ rawHeaders, extraStripped, cookie }: UpstreamHeaderInput): string[] {
   let connectionTokens: Set<string> | undefined;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (rawHeaders[i]!.length === 10 && nameInfo(rawHeaders[i]!).canonical === 'connection') {
@@ -94,6 +96,11 @@ export function filterRequestHeaders({ rawHeaders, extraStripped }: UpstreamHead
     const info = nameInfo(name);
     if (info.alwaysStripped || extraStripped.has(info.canonical)) continue;
     if (connectionTokens?.has(info.canonical)) continue;
+    if (cookie !== undefined && info.canonical === 'cookie') {
+      const value = cookie(rawHeaders[i + 1]!);
+      if (value !== undefined) out.push(name, value);
+      continue;
+    }
     out.push(name, rawHeaders[i + 1]!);
   }
   return out;

@@ -10,6 +10,14 @@ describe('headers the client sends', () => {
     expect(canonicalHeaderName('X-FORWARDED-USER')).toBe('x-forwarded-user');
   });
 
+  it('every Cookie header, however it is spelled, goes through the cookie rewrite; one left empty is dropped', () => {
+    const seen: string[] = [];
+    const cookie = (value: string) => (seen.push(value), value === 'drop' ? undefined : value.toUpperCase());
+    const out = filterRequestHeaders({ rawHeaders: ['Cookie', 'a=1', 'Accept', '*/*', 'cookie', 'drop', 'COOKIE', 'b=2', 'X-Cookie', 'c=3'], extraStripped: new Set(), cookie });
+    expect(out).toEqual(['Cookie', 'A=1', 'Accept', '*/*', 'COOKIE', 'B=2', 'X-Cookie', 'c=3']);
+    expect(seen).toEqual(['a=1', 'drop', 'b=2']);
+  });
+
   it('hop-by-hop headers never reach the upstream', () => {
     const out = strip(['Connection', 'keep-alive', 'Keep-Alive', 'timeout=5', 'TE', 'trailers', 'Trailer', 'X-Sum', 'Upgrade', 'h2c', 'Proxy-Authorization', 'Basic eA==', 'Proxy-Connection', 'keep-alive', 'Transfer-Encoding', 'chunked', 'Accept', '*/*']);
     expect(out).toEqual(['Accept', '*/*']);
