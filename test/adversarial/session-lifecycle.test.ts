@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raw, startTarget, type Target } from './harness.ts';
 import { loginUpToCallback } from '../helpers/auth-flow.ts';
-import { alice } from '../helpers/login-env.ts';
+import { alice, bob } from '../helpers/login-env.ts';
 
 let t: Target;
 let ticket: string;
@@ -81,6 +81,23 @@ describe('only an exact, live ticket is a session', () => {
     expect(r.status).toBe(200);
     expect(JSON.stringify(r.upstream[0]!.rawHeaders)).not.toContain(ticket);
     expect(r.upstream[0]!.headers.cookie).toBe('a=1; b=2');
+  });
+});
+
+describe('one keep-alive connection, several cookies', () => {
+  it('each request is the session its own Cookie header names, whatever the connection sent before', async () => {
+    const browser = t.env.browser();
+    expect((await browser.signIn(t.env.appUrl('/'), bob)).status).toBe(200);
+    const bobCookie = `portcullis=${browser.jar.get('portcullis')!}`;
+    const request = (cookie: string | undefined, path: string) =>
+      `GET ${path} HTTP/1.1\r\nHost: app.test\r\n${cookie === undefined ? '' : `Cookie: ${cookie}\r\n`}Accept: application/json\r\n\r\n`;
+    // Pipelined on one connection: alice, bob, no cookie, alice with one character changed, alice again, bob again.
+    const altered = t.cookie.slice(0, -1) + flip(t.cookie.slice(-1));
+    const sent = [t.cookie, bobCookie, undefined, altered, t.cookie, bobCookie];
+    const r = await raw(t, sent.map((cookie, i) => request(cookie, `/k${i}`)).join('') + 'GET /end HTTP/1.1\r\nHost: public.test\r\nConnection: close\r\n\r\n', 400);
+    expect(r.raw.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 401', 'HTTP/1.1 401', 'HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+    const seen = r.upstream.filter((u) => u.url.startsWith('/k')).map((u) => `${u.url} ${u.headers['x-forwarded-user'] ?? '-'}`);
+    expect(seen).toEqual(['/k0 alice', '/k1 bob', '/k4 alice', '/k5 bob']);
   });
 });
 
