@@ -125,9 +125,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       controller.abort(new Error('client closed the connection'));
       return;
     }
-    const out = filterResponseHeaders(headers);
-    out['x-request-id'] = this.#f.requestId;
-    res.writeHead(statusCode, statusMessage || undefined, out);
+    res.writeHead(statusCode, statusMessage || undefined, filterResponseHeaders(headers, this.#f.requestId));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -128,20 +128,26 @@ function nameInfo(name: string): NameInfo {
   return info;
 }
 
-/** Response headers from the upstream minus hop-by-hop ones (and any its Connection header names). */
-export function filterResponseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
+/**
+ * What the client gets of the upstream's response headers, as the flat [name, value, ...] list
+ * writeHead takes (Node walks it directly; an object it walks with for-in and hasOwnProperty):
+ * all but hop-by-hop ones and any the upstream's Connection header names, and Portcullis's
+ * request id in place of any X-Request-Id the upstream sent.
+ */
+export function filterResponseHeaders(headers: Record<string, string | string[] | undefined>, requestId: string): (string | string[])[] {
   const connection = headers['connection'];
   let named: Set<string> | undefined;
   // Nearly every upstream says just "keep-alive" or "close", both hop-by-hop already.
   if (connection && connection !== 'keep-alive' && connection !== 'close') {
     for (const token of String(connection).split(',')) named = (named ?? new Set()).add(token.trim().toLowerCase());
   }
-  const out: Record<string, string | string[]> = {};
+  const out: (string | string[])[] = [];
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name)) continue;
-    out[name] = value;
+    if (value === undefined || HOP_BY_HOP.has(name) || named?.has(name) || name === 'x-request-id') continue;
+    out.push(name, value);
   }
+  out.push('x-request-id', requestId);
   return out;
 }
 

@@ -50,6 +50,48 @@ routes:
     }
   });
 
+  it('a request that arrives on a busy connection during shutdown is answered, whole, and told the connection closes', async () => {
+    let arrived!: () => void;
+    const requestArrived = new Promise<void>((r) => (arrived = r));
+    const upstream = await startUpstream((req, res) => {
+      if (req.url === '/slow') {
+        arrived();
+        setTimeout(() => res.end('slow'), 500);
+        return;
+      }
+      // An upstream with its own request id and a cookie pair: neither is lost or doubled on the way out.
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-request-id': 'upstream-id', 'set-cookie': ['a=1', 'b=2'] });
+      res.end('second');
+    });
+    const proxy = await startProxy(`${baseConfig}
+limits: { shutdown_timeout: 10s }
+routes:
+  - { name: app, from: "http://app.test", to: "${upstream.url}", public: true }
+`);
+    try {
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      socket.on('error', () => {});
+      let received = '';
+      socket.on('data', (d) => (received += d.toString('latin1')));
+      const closed = new Promise<void>((r) => socket.once('close', () => r()));
+      socket.write('GET /slow HTTP/1.1\r\nHost: app.test\r\n\r\n');
+      await requestArrived;
+      const shutdown = proxy.portcullis.shutdown();
+      socket.write('GET /second HTTP/1.1\r\nHost: app.test\r\n\r\n');
+      await shutdown;
+      await closed;
+      const second = received.slice(received.indexOf('HTTP/1.1', 1));
+      expect(received).toMatch(/^HTTP\/1\.1 200 [\s\S]*\r\n\r\nslowHTTP\/1\.1 200 /);
+      expect(second).toMatch(/\r\nconnection: close\r\n/i);
+      expect(second.match(/^x-request-id: .*$/gim)).toHaveLength(1);
+      expect(second).not.toContain('upstream-id');
+      expect(second.match(/^set-cookie: .*$/gim)).toEqual(['set-cookie: a=1', 'set-cookie: b=2']);
+      expect(second).toMatch(/\r\n\r\n(second|6\r\nsecond\r\n0\r\n\r\n)$/);
+    } finally {
+      await upstream.close();
+    }
+  }, 10_000);
+
   it('shutdown closes idle keep-alive connections instead of waiting for them', async () => {
     const upstream = await startUpstream();
     // A deadline longer than the test's own timeout: waiting for it would fail the test.

@@ -58,12 +58,16 @@ describe('headers the upstream answers with', () => {
       'x-internal': 'secret',
       'content-type': 'text/plain',
       'set-cookie': ['a=1', 'b=2'],
-    });
-    expect(out).toEqual({ 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] });
+    }, 'rid-1');
+    expect(out).toEqual(['content-type', 'text/plain', 'set-cookie', ['a=1', 'b=2'], 'x-request-id', 'rid-1']);
   });
 
   it('a Connection header listing several names removes each of them', () => {
-    expect(names(Object.entries(filterResponseHeaders({ connection: 'a,  b', a: '1', b: '2', c: '3' })).flat() as string[])).toEqual(['c']);
+    expect(filterResponseHeaders({ connection: 'a,  b', a: '1', b: '2', c: '3' }, 'rid-1')).toEqual(['c', '3', 'x-request-id', 'rid-1']);
+  });
+
+  it("the upstream's own X-Request-Id gives way to Portcullis's", () => {
+    expect(filterResponseHeaders({ 'x-request-id': 'from-upstream', 'content-type': 'text/plain' }, 'rid-1')).toEqual(['content-type', 'text/plain', 'x-request-id', 'rid-1']);
   });
 });
 
