@@ -87,7 +87,24 @@ function writeFlatRecordsDirectly(this: Logger, args: unknown[], method: (...arg
 
 /** A number as JSON.stringify writes it. */
 export function jsonNumber(value: number): string {
-  return Number.isFinite(value) ? String(value) : 'null';
+  // '' + n goes through V8's number-to-string cache; String(n) took about 600 instructions.
+  return Number.isFinite(value) ? '' + value : 'null';
+}
+
+/**
+ * JSON of Math.round(value * 100) / 100, as JSON.stringify writes it ("0.47", "12.3", "5"),
+ * from whole numbers: turning a fraction into its shortest decimal text took about 600
+ * instructions per number, and the access line has two. A unit test compares the two ways.
+ */
+export function jsonHundredths(value: number): string {
+  const hundredths = Math.round(value * 100);
+  // Outside this range, whole and fraction parts could lose digits or switch to exponent form.
+  if (!(hundredths >= 0 && hundredths < 1e15)) return jsonNumber(hundredths / 100);
+  const fraction = hundredths % 100;
+  const whole = '' + (hundredths - fraction) / 100;
+  if (fraction === 0) return whole;
+  if (fraction % 10 === 0) return whole + '.' + fraction / 10;
+  return whole + (fraction < 10 ? '.0' : '.') + fraction;
 }
 
 /** A string as JSON.stringify writes it; most need no escaping and are only quoted. */

@@ -1,7 +1,7 @@
 // The access line: one per request, written when the response is done. Documented fields
 // (README, Logs).
 import type { RequestRecord } from './context.ts';
-import { jsonNumber, jsonString, writePreserialized, type Logger } from '../log.ts';
+import { jsonHundredths, jsonNumber, jsonString, writePreserialized, type Logger } from '../log.ts';
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
 
@@ -45,8 +45,8 @@ export function accessFields(rec: RequestRecord, durationMs: number): string {
     ',"client_ip":' +
     jsonString(rec.clientIp);
   if (rec.user !== undefined) fields += ',"user":' + jsonString(rec.user);
-  fields += ',"status":' + jsonNumber(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonNumber(round2(durationMs));
-  if (rec.upstreamMs !== undefined) fields += ',"upstream_ms":' + jsonNumber(round2(rec.upstreamMs));
+  fields += ',"status":' + jsonNumber(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonHundredths(durationMs);
+  if (rec.upstreamMs !== undefined) fields += ',"upstream_ms":' + jsonHundredths(rec.upstreamMs);
   if (rec.error !== undefined) fields += ',"error":' + jsonString(rec.error);
   if (rec.reason !== undefined) fields += ',"reason":' + jsonString(rec.reason);
   return fields;

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { accessFields, accessRecord, logAccess } from '../../src/request/access-log.ts';
 import type { RequestRecord } from '../../src/request/context.ts';
 import { comparedWithPino } from '../helpers/pino-reference.ts';
+import fc from 'fast-check';
+import { jsonHundredths, jsonNumber } from '../../src/log.ts';
 
 const served: RequestRecord = { id: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28', start: 0, method: 'GET', host: 'app.example.com', path: '/reports', clientIp: '10.1.2.3', user: 'alice', route: 'app', status: 200, bytes: 1227, upstreamMs: 0.123456, error: undefined, reason: undefined };
 
@@ -20,6 +22,17 @@ const cases: [string, RequestRecord, number][] = [
 describe('the access line', () => {
   it('rounds times to hundredths of a millisecond', () => {
     expect(accessRecord(served, 0.245678)).toMatchObject({ duration_ms: 0.25, upstream_ms: 0.12 });
+  });
+
+  it('writes numbers and times in hundredths exactly as JSON.stringify does', () => {
+    const times = fc.oneof(fc.double(), fc.double({ min: 0, max: 100_000 }), fc.nat().map((n) => n / 100), fc.nat().map((n) => n / 1000 + 0.005), fc.constantFrom(0.005, 0.015, 1.005, 9.995, 99.995, -0, 1e13 - 0.01, 1e13, 1e21));
+    fc.assert(
+      fc.property(times, (ms) => {
+        expect(jsonHundredths(ms)).toBe(JSON.stringify(Math.round(ms * 100) / 100));
+        expect(jsonNumber(ms)).toBe(JSON.stringify(ms));
+      }),
+      { numRuns: 20_000 },
+    );
   });
 
   it.each(cases)('%s: the fields are JSON.stringify of the documented record', (_name, rec, ms) => {
