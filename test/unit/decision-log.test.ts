@@ -89,6 +89,22 @@ describe('the decision line', () => {
   });
 });
 
+describe('lines written from pre-serialized fields', () => {
+  it("follow a level change on a logger already used, and carry a child's bindings", () => {
+    const file = join(tempDir(), 'levels.jsonl');
+    const logger = createLogger({ level: 'info', destination: file, sync: true });
+    const child = logger.child({ component: 'audit' });
+    logDecision(child, base, allow);
+    child.level = 'warn';
+    logDecision(child, base, allow); // info, below warn: not written
+    child.level = 'info';
+    logDecision(child, { ...base, requestId: 'third' }, allow);
+    logDecision(logger, { ...base, requestId: 'parent' }, allow);
+    const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.request_id, l.component])).toEqual([[base.requestId, 'audit'], ['third', 'audit'], ['parent', undefined]]);
+  });
+});
+
 describe('jsonString', () => {
   it.each(['plain', '', 'quote " and backslash \\', 'tab\tnewline\n', '\u2028\u2029', 'é ü ß', '\ud83d\ude00', 'lone \ud800 surrogate', '\u007f'])('writes %j as JSON.stringify does', (text) => {
     expect(jsonString(text)).toBe(JSON.stringify(text));
