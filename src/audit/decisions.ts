@@ -1,7 +1,7 @@
 // The decision log: one JSON line per policy decision, with allow-listed fields
 // only (documented in docs/audit-log.md so a SIEM can parse them). Never a token,
 // a cookie or a header map.
-import { jsonString, writePreserialized, type Logger } from '../log.ts';
+import { jsonString, lineFieldJson, writePreserialized, type Logger } from '../log.ts';
 import type { Decision } from '../policy/evaluate.ts';
 import type { Reason } from '../policy/reasons.ts';
 
@@ -95,9 +95,9 @@ export function decisionFields(c: DecisionContext, decision: Decision, shadow?: 
     const after = fieldsOf(tail(c, decision, shadow));
     return fieldsOf(head(c, decision)) + ',"reasons":' + reasonListJson(decision.reasons) + (after ? ',' + after : '');
   }
-  let line = '"type":"decision","request_id":' + jsonString(c.requestId) + ruleFields(c.route, decision) + identityFields(c) + ',"client_ip":' + jsonString(c.clientIp);
+  let line = '"type":"decision","request_id":' + lineFieldJson.requestId.of(c.requestId) + ruleFields(c.route, decision) + identityFields(c) + ',"client_ip":' + lineFieldJson.clientIp.of(c.clientIp);
   if (c.country !== undefined) line += ',"country":' + jsonString(c.country);
-  line += ',"method":' + jsonString(c.method) + ',"host":' + jsonString(c.host) + ',"path":' + jsonString(c.path);
+  line += ',"method":' + lineFieldJson.method.of(c.method) + ',"host":' + lineFieldJson.host.of(c.host) + ',"path":' + lineFieldJson.path.of(c.path);
   if (c.websocket !== undefined) line += ',"websocket":' + c.websocket;
   if (decision.error !== undefined) line += ',"error":' + jsonString(decision.error);
   return line;

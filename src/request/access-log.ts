@@ -1,7 +1,7 @@
 // The access line: one per request, written when the response is done. Documented fields
 // (README, Logs).
 import type { RequestRecord } from './context.ts';
-import { jsonHundredths, jsonNumber, jsonString, writePreserialized, type Logger } from '../log.ts';
+import { jsonHundredths, jsonNumber, jsonString, lineFieldJson, writePreserialized, type Logger } from '../log.ts';
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
 
@@ -33,17 +33,17 @@ export function accessRecord(rec: RequestRecord, durationMs: number): Record<str
 export function accessFields(rec: RequestRecord, durationMs: number): string {
   let fields =
     '"type":"access","request_id":' +
-    jsonString(rec.id) +
+    lineFieldJson.requestId.of(rec.id) +
     ',"route":' +
     jsonString(rec.route) +
     ',"method":' +
-    jsonString(rec.method) +
+    lineFieldJson.method.of(rec.method) +
     ',"host":' +
-    jsonString(rec.host) +
+    lineFieldJson.host.of(rec.host) +
     ',"path":' +
-    jsonString(rec.path) +
+    lineFieldJson.path.of(rec.path) +
     ',"client_ip":' +
-    jsonString(rec.clientIp);
+    lineFieldJson.clientIp.of(rec.clientIp);
   if (rec.user !== undefined) fields += ',"user":' + jsonString(rec.user);
   fields += ',"status":' + jsonNumber(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonHundredths(durationMs);
   if (rec.upstreamMs !== undefined) fields += ',"upstream_ms":' + jsonHundredths(rec.upstreamMs);

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { decisionFields, decisionRecord, logDecision, type DecisionContext } from '../../src/audit/decisions.ts';
 import type { Decision } from '../../src/policy/evaluate.ts';
 import type { Reason } from '../../src/policy/reasons.ts';
-import { createLogger, jsonString } from '../../src/log.ts';
+import { LastJsonString, createLogger, jsonString } from '../../src/log.ts';
+import fc from 'fast-check';
 import { tempDir } from '../helpers/servers.ts';
 import { comparedWithPino } from '../helpers/pino-reference.ts';
 
@@ -102,6 +103,17 @@ describe('lines written from pre-serialized fields', () => {
     logDecision(logger, { ...base, requestId: 'parent' }, allow);
     const lines = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.map((l) => [l.request_id, l.component])).toEqual([[base.requestId, 'audit'], ['third', 'audit'], ['parent', undefined]]);
+  });
+});
+
+describe('LastJsonString', () => {
+  it('is jsonString of whatever it is given, repeated values and new ones in any order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('', 'GET', 'a"b', '\u0000', 'app.test'), fc.string(), fc.string({ unit: 'binary' })), { maxLength: 30 }), (values) => {
+        const slot = new LastJsonString();
+        for (const v of values) expect(slot.of(v)).toBe(JSON.stringify(v));
+      }),
+    );
   });
 });
 
