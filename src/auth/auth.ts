@@ -122,10 +122,6 @@ export class Auth {
     return this.#c;
   }
 
-  get cookieNames(): CookieNames {
-    return this.#c.names;
-  }
-
   get signer(): AssertionSigner {
     return this.#c.signer;
   }

@@ -54,10 +54,7 @@ export class RawDeflate {
     const stream = (this.#compressor ??= this.#newCompressor());
     check(zlibDeflateReset(stream), 'reset');
     check(zlibDeflateSetDictionary(stream, this.#dictionary), 'set the dictionary');
-    stream.input = input;
-    stream.next_in = 0;
-    stream.avail_in = input.length;
-    this.#startOutput(stream);
+    this.#start(stream, input);
     for (;;) {
       const status = zlibDeflate(stream, Z_FINISH);
       if (status === Z_STREAM_END) return this.#output.subarray(0, stream.next_out);
@@ -67,16 +64,14 @@ export class RawDeflate {
   }
 
   /**
-   * The bytes a raw DEFLATE stream holds, in shared space: read them before the next call. Throws on a broken stream, on bytes after its end, and past maxBytes of output.
+   * The bytes a raw DEFLATE stream holds, in shared space: read them before the next call.
+   * Throws on a broken stream, on bytes after its end, and past maxBytes of output.
    */
   decompress(input: Uint8Array, maxBytes: number): Uint8Array {
     const stream = (this.#decompressor ??= this.#newDecompressor());
     check(zlibInflateReset(stream), 'reset');
     check(zlibInflateSetDictionary(stream, this.#dictionary), 'set the dictionary');
-    stream.input = input;
-    stream.next_in = 0;
-    stream.avail_in = input.length;
-    this.#startOutput(stream);
+    this.#start(stream, input);
     for (;;) {
       const status = zlibInflate(stream, Z_FINISH);
       if (status === Z_STREAM_END) {
@@ -102,7 +97,11 @@ export class RawDeflate {
     return stream;
   }
 
-  #startOutput(stream: ZStream): void {
+  /** All of `input` to read, the whole shared space to write into. */
+  #start(stream: ZStream, input: Uint8Array): void {
+    stream.input = input;
+    stream.next_in = 0;
+    stream.avail_in = input.length;
     stream.output = this.#output as Uint8Array<ArrayBuffer>;
     stream.next_out = 0;
     stream.avail_out = this.#output.length;
