@@ -2,7 +2,6 @@
 // limits -> target (host, path) -> route -> authenticate/authorize -> forward -> log.
 // Decisions are made by pure functions; this file only gathers facts and acts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { randomUUID } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import type { ErrorCode } from '../errors.ts';
@@ -13,6 +12,7 @@ import { parseTarget } from './target.ts';
 import { matchRoute } from './route-match.ts';
 import { canonicalIp, clientAddress } from './client-ip.ts';
 import { filterRequestHeaders } from './headers.ts';
+import { newRequestId } from './request-id.ts';
 import { forward, type ForwardOutcome, type UpstreamPools } from './forward.ts';
 import type { RequestRecord } from './context.ts';
 import { logAccess } from './access-log.ts';
@@ -71,7 +71,7 @@ export function admit(req: IncomingMessage, config: CompiledConfig): Gate {
   const peer = canonicalIp(req.socket.remoteAddress ?? '');
   const peerTrusted = config.isTrustedProxy(peer);
   const sentId = peerTrusted ? req.headers['x-request-id'] : undefined;
-  const requestId = typeof sentId === 'string' && REQUEST_ID.test(sentId) ? sentId : randomUUID();
+  const requestId = typeof sentId === 'string' && REQUEST_ID.test(sentId) ? sentId : newRequestId();
 
   const raw = req.rawHeaders;
   // Node keeps reading past maxHeadersCount and silently drops the rest; refuse instead,
