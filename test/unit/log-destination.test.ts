@@ -1,0 +1,79 @@
+// The asynchronous log destination encodes lines straight into reused batch buffers:
+// whatever the lines hold and however long they are, the file gets exactly them, in order.
+import { describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { closeSync, createReadStream, open, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LogDestination } from '../../src/log.ts';
+import { tempDir } from '../helpers/servers.ts';
+
+const flushed = (dest: LogDestination) => new Promise<void>((resolve) => dest.flush(() => resolve()));
+
+describe('the asynchronous log destination', () => {
+  it('writes every line whole and in order: non-ASCII text, lines longer than a batch, bursts across many batches', async () => {
+    const file = join(tempDir('log-dest-'), 'out.jsonl');
+    const fd = openSync(file, 'a');
+    const dest = new LogDestination(fd);
+    const expected: string[] = [];
+    const put = (line: string) => {
+      expected.push(line);
+      dest.write(line);
+    };
+    for (let i = 0; i < 3000; i++) {
+      // ü and € take 2 and 3 bytes, 😀 is 4 bytes from two UTF-16 units: a line may hold three
+      // times as many bytes as characters, and must not be cut where a batch buffer ends
+      const text = i % 3 === 0 ? `grüße 😀 ${'€'.repeat((i * 37) % 2500)}` : 'x'.repeat((i * 131) % 2000);
+      put(`${JSON.stringify({ seq: i, text })}\n`);
+      // longer than a whole batch buffer (64 KiB): written in a buffer of its own, still in its place
+      if (i % 1000 === 500) put(`${JSON.stringify({ seq: `${i}-long`, text: 'L€'.repeat(40_000) })}\n`);
+    }
+    await flushed(dest);
+    // after the buffers were written once, they are reused: what was written before must not change
+    for (let i = 0; i < 200; i++) put(`${JSON.stringify({ seq: `after-${i}`, text: 'ö'.repeat(i * 10) })}\n`);
+    await flushed(dest);
+    closeSync(fd);
+    expect(readFileSync(file, 'utf8')).toBe(expected.join(''));
+  });
+
+  it('writes what is buffered on the periodic flush, without a full batch or a flush call', async () => {
+    const file = join(tempDir('log-dest-'), 'timer.jsonl');
+    const fd = openSync(file, 'a');
+    const dest = new LogDestination(fd);
+    dest.write('{"one":1}\n');
+    dest.write('{"two":"zwö"}\n');
+    expect(readFileSync(file, 'utf8')).toBe('');
+    const deadline = Date.now() + 5_000;
+    while (readFileSync(file, 'utf8') === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    closeSync(fd);
+    expect(readFileSync(file, 'utf8')).toBe('{"one":1}\n{"two":"zwö"}\n');
+  });
+
+  it('never reuses a buffer whose write is still in flight: a stalled reader, lines added meanwhile', async () => {
+    const fifo = join(tempDir('log-dest-'), 'stdout');
+    execFileSync('mkfifo', [fifo]);
+    const reader = createReadStream(fifo);
+    const fd = await new Promise<number>((resolve, reject) => open(fifo, 'w', (err, opened) => (err ? reject(err) : resolve(opened))));
+    reader.pause();
+    const chunks: Buffer[] = [];
+    reader.on('data', (c) => chunks.push(c as Buffer));
+    const ended = new Promise<void>((r) => reader.on('end', () => r()));
+    const dest = new LogDestination(fd);
+    const expected: string[] = [];
+    // The pipe holds 64 KiB: the second batch's write waits in the thread pool for the reader,
+    // while the event loop goes on filling buffers. Bursts smaller than a batch, so that a
+    // write in flight is one batch buffer, not a copy of several.
+    for (let burst = 0; burst < 60; burst++) {
+      for (let i = 0; i < 20; i++) {
+        const line = `${JSON.stringify({ burst, i, pad: String.fromCharCode(97 + ((burst + i) % 26)).repeat(1000 + i * 7) })}\n`;
+        expected.push(line);
+        dest.write(line);
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    reader.resume();
+    await flushed(dest);
+    closeSync(fd);
+    await ended;
+    expect(Buffer.concat(chunks).toString('utf8')).toBe(expected.join(''));
+  });
+});
