@@ -258,46 +258,40 @@ function censorableCopy(value: object): Record<string, unknown> {
 }
 
 /**
- * Lines are written into buffers of this size, and a buffer is written once the next line
- * might not fit; quieter periods are flushed by the timer. Each write costs 20-40 µs of the
- * event loop's time whatever its size, so batches are large.
+ * Write a batch once it holds this many characters; quieter periods are flushed by the timer.
+ * Each write costs 20-40 µs of the event loop's time whatever its size, so batches are large.
  */
-const BATCH_BYTES = 64 * 1024;
+const BATCH_CHARS = 64 * 1024;
+/** room for a batch of BATCH_CHARS and a few long lines after it, at up to 3 bytes per character */
+const BATCH_BUFFER_BYTES = 256 * 1024;
 /**
- * At most this many bytes wait for a slow or stuck output (a log collector that stopped
+ * At most this many characters wait for a slow or stuck output (a log collector that stopped
  * reading stdout); beyond it, lines are dropped and counted, and a line saying how many is
  * written once the output moves again. Without a bound the buffer would grow until the process
- * ran out of memory, and a proxy must not stop for its log.
+ * ran out of memory or past V8's longest string, and a proxy must not stop for its log.
  */
-const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+const MAX_BUFFERED_CHARS = 32 * 1024 * 1024;
 /** A line waits at most this long (plus the write itself) before it is written. */
 const FLUSH_INTERVAL_MS = 100;
 const RETRY_BUSY_MS = 50;
 const PAUSE = new Int32Array(new SharedArrayBuffer(4));
-/** Written buffers kept for the next batches; more are allocated during a burst and let go after. */
-const SPARE_BUFFERS = 2;
 
 /**
- * pino's output stream: lines are encoded straight into batch buffers (no joined string, no
- * second pass to measure its UTF-8 length) and written with one write per batch, at most one
+ * pino's output stream: lines are joined and written with one write per batch, at most one
  * write in flight, in order. What is still buffered is written synchronously when the process
  * exits. With `sync`, every line is written before write() returns.
  */
 export class LogDestination implements DestinationStream {
   readonly #fd: number;
   readonly #sync: boolean;
-  /** the buffer lines are being added to, and how many of its bytes they fill */
-  #current: Buffer | undefined;
-  #used = 0;
-  /** batches waiting for the write in flight to finish, in order */
-  #ready: Buffer[] = [];
-  #spare: Buffer[] = [];
-  /** bytes in #ready and #current */
-  #bytes = 0;
+  #lines: string[] = [];
+  #chars = 0;
   #dropped = 0;
   #writing = false;
   #waiting: (() => void)[] = [];
   #reportedError = false;
+  /** the usual batch's bytes, written while no write is in flight (see #encode) */
+  #batchBuffer: Buffer | undefined;
 
   readonly #atomic: boolean;
 
@@ -317,100 +311,65 @@ export class LogDestination implements DestinationStream {
 
   write(line: string): boolean {
     if (this.#sync) {
-      this.#writeSync(Buffer.from(line));
+      this.#writeSync(line);
       return true;
     }
-    // UTF-8 takes at least one byte per UTF-16 unit: a line that cannot fit is not encoded at all.
-    if (this.#bytes + line.length > MAX_BUFFERED_BYTES) {
+    if (this.#chars + line.length > MAX_BUFFERED_CHARS) {
       this.#dropped++;
       return true;
     }
-    this.#append(line);
-    if (this.#ready.length > 0) this.#writeBatch(false);
+    this.#lines.push(line);
+    this.#chars += line.length;
+    if (this.#chars >= BATCH_CHARS) this.#writeBatch();
     return true;
   }
 
   /** Start writing what is buffered; `done` is called once it is all written. */
   flush(done: (err?: Error) => void = () => {}): void {
-    if (this.#sync || (!this.#writing && this.#bytes === 0)) return done();
+    if (this.#sync || (!this.#writing && this.#chars === 0)) return done();
     this.#waiting.push(done);
-    this.#writeBatch(true);
+    this.#writeBatch();
   }
 
   /** Write everything still buffered before returning (on exit). */
   flushSync(): void {
-    this.#closeCurrent();
-    for (const batch of this.#take()) this.#writeSync(batch);
+    if (this.#chars === 0) return;
+    const data = this.#take();
+    this.#writeSync(data);
   }
 
   /** For the periodic timer: a batch that has waited long enough. */
   writePending(): void {
-    if (this.#bytes > 0) this.#writeBatch(true);
+    if (this.#chars > 0) this.#writeBatch();
   }
 
-  #append(line: string): void {
-    // At most 3 bytes per UTF-16 unit: a line is only written where it surely fits whole, so
-    // every batch holds whole lines.
-    const room = line.length * 3;
-    if (room > BATCH_BYTES) {
-      this.#closeCurrent();
-      const own = Buffer.from(line);
-      this.#ready.push(own);
-      this.#bytes += own.length;
-      return;
-    }
-    if (this.#current === undefined || this.#used + room > BATCH_BYTES) {
-      this.#closeCurrent();
-      this.#current = this.#spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
-    }
-    const written = this.#current.write(line, this.#used);
-    this.#used += written;
-    this.#bytes += written;
-  }
-
-  /** The buffer being filled becomes a batch ready to write. */
-  #closeCurrent(): void {
-    if (this.#current === undefined || this.#used === 0) return;
-    this.#ready.push(this.#current.subarray(0, this.#used));
-    this.#current = undefined;
-    this.#used = 0;
-  }
-
-  /** Every batch ready to write, the dropped-lines notice after them; the buffer starts empty. */
-  #take(): Buffer[] {
+  #take(): string {
     if (this.#dropped > 0) {
       // In pino's shape, so whatever parses the log parses this too.
-      this.#append(`{"level":"warn","time":"${new Date().toISOString()}","service":"portcullis","type":"log","dropped":${this.#dropped},"msg":"log lines dropped: the log output did not keep up"}\n`);
+      this.#lines.push(`{"level":"warn","time":"${new Date().toISOString()}","service":"portcullis","type":"log","dropped":${this.#dropped},"msg":"log lines dropped: the log output did not keep up"}\n`);
       this.#dropped = 0;
-      this.#closeCurrent();
     }
-    const batches = this.#ready;
-    this.#ready = [];
-    this.#bytes = this.#used;
-    return batches;
+    const data = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
+    this.#lines = [];
+    this.#chars = 0;
+    return data;
+  }
+
+  #writeBatch(): void {
+    if (this.#writing || this.#chars === 0) return;
+    this.#writing = true;
+    this.#writeAsync(this.#encode(this.#take()), 0);
   }
 
   /**
-   * Start writing the batches that are full, and with `all` the one being filled too (a flush,
-   * the timer). Several batches wait only after a slow write: they are copied into one, so
-   * they still go in one write.
+   * The batch as UTF-8. Buffer.from would first measure the string's UTF-8 length in a pass of
+   * its own; a batch that surely fits (3 bytes per UTF-16 unit) is written into a buffer kept
+   * for it instead, free again once its write is done (one write is in flight at a time).
    */
-  #writeBatch(all: boolean): void {
-    if (this.#writing || this.#bytes === 0) return;
-    if (all) this.#closeCurrent();
-    const batches = this.#take();
-    if (batches.length === 0) return;
-    this.#writing = true;
-    const data = batches.length === 1 ? batches[0]! : Buffer.concat(batches);
-    if (batches.length > 1) for (const b of batches) this.#recycle(b);
-    this.#writeAsync(data, 0);
-  }
-
-  /** A written batch's buffer, if it is a whole batch buffer, serves a later batch. */
-  #recycle(batch: Buffer): void {
-    if (this.#spare.length < SPARE_BUFFERS && batch.buffer.byteLength === BATCH_BYTES && batch.byteOffset === 0) {
-      this.#spare.push(Buffer.from(batch.buffer, 0, BATCH_BYTES));
-    }
+  #encode(data: string): Buffer {
+    if (data.length * 3 > BATCH_BUFFER_BYTES) return Buffer.from(data);
+    this.#batchBuffer ??= Buffer.allocUnsafeSlow(BATCH_BUFFER_BYTES);
+    return this.#batchBuffer.subarray(0, this.#batchBuffer.write(data, 0));
   }
 
   #writeAsync(buf: Buffer, offset: number): void {
@@ -423,16 +382,16 @@ export class LogDestination implements DestinationStream {
       } else if (offset + written < buf.length) {
         return this.#writeAsync(buf, offset + written);
       }
-      this.#recycle(buf);
       this.#writing = false;
-      if (this.#ready.length > 0 || (this.#waiting.length > 0 && this.#bytes > 0)) return this.#writeBatch(this.#waiting.length > 0);
+      if (this.#chars >= BATCH_CHARS || (this.#waiting.length > 0 && this.#chars > 0)) return this.#writeBatch();
       const waiting = this.#waiting;
       this.#waiting = [];
       for (const done of waiting) done();
     });
   }
 
-  #writeSync(buf: Buffer): void {
+  #writeSync(data: string): void {
+    const buf = Buffer.from(data);
     let offset = 0;
     while (offset < buf.length) {
       try {

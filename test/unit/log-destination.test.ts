@@ -1,5 +1,6 @@
-// The asynchronous log destination encodes lines straight into reused batch buffers:
-// whatever the lines hold and however long they are, the file gets exactly them, in order.
+// The asynchronous log destination encodes each batch into a buffer it keeps and reuses
+// once the batch's write is done: whatever the lines hold and however long they are, the
+// file gets exactly them, in order.
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { closeSync, createReadStream, open, openSync, readFileSync } from 'node:fs';
@@ -24,15 +25,26 @@ describe('the asynchronous log destination', () => {
       // times as many bytes as characters, and must not be cut where a batch buffer ends
       const text = i % 3 === 0 ? `grüße 😀 ${'€'.repeat((i * 37) % 2500)}` : 'x'.repeat((i * 131) % 2000);
       put(`${JSON.stringify({ seq: i, text })}\n`);
-      // longer than a whole batch buffer (64 KiB): written in a buffer of its own, still in its place
+      // longer than the buffer kept for batches: encoded in a buffer of its own, still in its place
       if (i % 1000 === 500) put(`${JSON.stringify({ seq: `${i}-long`, text: 'L€'.repeat(40_000) })}\n`);
     }
     await flushed(dest);
-    // after the buffers were written once, they are reused: what was written before must not change
+    // after the buffer was written once, it is reused: what was written before must not change
     for (let i = 0; i < 200; i++) put(`${JSON.stringify({ seq: `after-${i}`, text: 'ö'.repeat(i * 10) })}\n`);
     await flushed(dest);
     closeSync(fd);
     expect(readFileSync(file, 'utf8')).toBe(expected.join(''));
+  });
+
+  it('writes a batch of three-byte characters whole: 88,032 characters, 264,032 bytes', async () => {
+    const file = join(tempDir('log-dest-'), 'euro.jsonl');
+    const fd = openSync(file, 'a');
+    const dest = new LogDestination(fd);
+    const lines = [...Array.from({ length: 31 }, () => `${'€'.repeat(2000)}\n`), `${'€'.repeat(26_000)}\n`];
+    for (const line of lines) dest.write(line);
+    await flushed(dest);
+    closeSync(fd);
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
   });
 
   it('writes what is buffered on the periodic flush, without a full batch or a flush call', async () => {
