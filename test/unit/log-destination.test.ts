@@ -72,8 +72,8 @@ describe('the asynchronous log destination', () => {
     const dest = new LogDestination(fd);
     const expected: string[] = [];
     // The pipe holds 64 KiB: the second batch's write waits in the thread pool for the reader,
-    // while the event loop goes on filling buffers. Bursts smaller than a batch, so that a
-    // write in flight is one batch buffer, not a copy of several.
+    // while the event loop goes on adding lines. Bursts smaller than a batch, so that the write
+    // in flight is from the kept buffer (a larger backlog is encoded into a buffer of its own).
     for (let burst = 0; burst < 60; burst++) {
       for (let i = 0; i < 20; i++) {
         const line = `${JSON.stringify({ burst, i, pad: String.fromCharCode(97 + ((burst + i) % 26)).repeat(1000 + i * 7) })}\n`;
