@@ -21,12 +21,13 @@ describe('the asynchronous log destination', () => {
       dest.write(line);
     };
     for (let i = 0; i < 3000; i++) {
-      // ü and € take 2 and 3 bytes, 😀 is 4 bytes from two UTF-16 units: a line may hold three
-      // times as many bytes as characters, and must not be cut where a batch buffer ends
+      // ü and € take 2 and 3 bytes, 😀 is 4 bytes from two UTF-16 units: a batch may hold up to
+      // three times as many bytes as characters
       const text = i % 3 === 0 ? `grüße 😀 ${'€'.repeat((i * 37) % 2500)}` : 'x'.repeat((i * 131) % 2000);
       put(`${JSON.stringify({ seq: i, text })}\n`);
-      // longer than the buffer kept for batches: encoded in a buffer of its own, still in its place
-      if (i % 1000 === 500) put(`${JSON.stringify({ seq: `${i}-long`, text: 'L€'.repeat(40_000) })}\n`);
+      // 100,000 characters, up to 300,000 bytes: more than the buffer kept for batches holds,
+      // so its batch is encoded in a buffer of its own, and the line still comes in its place
+      if (i % 1000 === 500) put(`${JSON.stringify({ seq: `${i}-long`, text: 'L€'.repeat(50_000) })}\n`);
     }
     await flushed(dest);
     // after the buffer was written once, it is reused: what was written before must not change
