@@ -309,12 +309,21 @@ export class RedisSessionStore implements SessionStore {
     return `${this.keyPrefix}revoked`;
   }
 
-  /** Tell every instance that sessions were revoked; best effort, the periodic re-check is the backstop. */
+  readonly #revokedCallbacks: (() => void)[] = [];
+
+  /**
+   * Tell every instance that sessions were revoked: this one at once, before the revocation
+   * returns (its own message comes back later, and an admin's next request must not meet a
+   * cached session meanwhile), the others through pub/sub, best effort, with the cache's
+   * one-second lifetime and the periodic re-check as the backstop.
+   */
   #announceRevocation(): void {
+    for (const callback of this.#revokedCallbacks) callback();
     this.#client.publish(this.#revocationChannel, '1').catch(() => undefined);
   }
 
   onRevoked(callback: () => void): void {
+    this.#revokedCallbacks.push(callback);
     // A connection in subscriber mode can run no other command, so it is a separate one.
     // It queues while disconnected and resubscribes by itself after a reconnect.
     const client = this.#client;

@@ -197,6 +197,31 @@ export function sessionStoreContract(name: string, open: () => Promise<StoreHarn
       expect(await store.list({ email: 'x@example.com' })).toEqual([]);
     });
 
+    it('tells its own revocation listeners before a revocation returns, and another instance\'s soon after', async () => {
+      const peer = await harness.peer();
+      peers.push(peer);
+      let here = 0;
+      let there = 0;
+      store.onRevoked?.(() => here++);
+      if (peer !== store) peer.onRevoked?.(() => there++);
+      // A message published before the peer's subscription is active would be lost.
+      await until(async () => peer.cacheEpoch?.() !== undefined || peer.cacheEpoch === undefined, 'the peer subscribes');
+      const sub = `user-${randomBytes(4).toString('hex')}`;
+      const [one, two] = [newId(), newId()];
+      await store.put(one, entry({ sub }), HOUR);
+      await store.put(two, entry({ sub }), HOUR);
+      const seen: number[] = [];
+      await store.delete(one);
+      seen.push(here);
+      await store.deleteMatching({ sub });
+      seen.push(here);
+      await store.put(one, entry(), HOUR);
+      await store.deleteAll();
+      seen.push(here);
+      expect(seen.map((n, i) => n > (i === 0 ? 0 : seen[i - 1]!))).toEqual([true, true, true]);
+      if (peer !== store) await until(async () => there >= 3, 'the other instance hears of all three revocations');
+    });
+
     it('shares sessions between instances using the same backend', async () => {
       const peer = await harness.peer();
       peers.push(peer);
