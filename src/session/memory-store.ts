@@ -21,6 +21,7 @@ import {
   entryIndexHashes,
   filterHash,
   newLockToken,
+  tellRevoked,
   type SessionEntry,
   type SessionFilter,
   type SessionStore,
@@ -140,7 +141,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   #announceRevocation(count: number): void {
-    if (count > 0) for (const cb of this.#revokedCallbacks) queueMicrotask(cb);
+    if (count > 0) queueMicrotask(() => tellRevoked(this.#revokedCallbacks));
   }
 
   async delete(id: string): Promise<boolean> {

@@ -31,6 +31,7 @@ import {
   entryIndexHashes,
   filterHash,
   newLockToken,
+  tellRevoked,
   type SessionEntry,
   type SessionFilter,
   type SessionStore,
@@ -318,7 +319,7 @@ export class RedisSessionStore implements SessionStore {
    * one-second lifetime and the periodic re-check as the backstop.
    */
   #announceRevocation(): void {
-    for (const callback of this.#revokedCallbacks) callback();
+    tellRevoked(this.#revokedCallbacks);
     this.#client.publish(this.#revocationChannel, '1').catch(() => undefined);
   }
 
@@ -328,11 +329,12 @@ export class RedisSessionStore implements SessionStore {
     // It queues while disconnected and resubscribes by itself after a reconnect.
     const client = this.#client;
     const sub = (this.#subscriber ??= (client instanceof Cluster ? client.duplicate(undefined, { enableOfflineQueue: true }) : (client as Redis).duplicate({ enableOfflineQueue: true })) as Client);
-    sub.on('error', () => undefined);
-    sub.on('message', (channel: string) => {
-      if (channel === this.#revocationChannel) callback();
-    });
     if (sub.listenerCount('close') === 0) {
+      sub.on('error', () => undefined);
+      // One message listener for every callback registered here.
+      sub.on('message', (channel: string) => {
+        if (channel === this.#revocationChannel) tellRevoked(this.#revokedCallbacks);
+      });
       // While the subscription is down, messages are lost: caches must not trust what they hold.
       sub.on('close', () => {
         this.#subscribed = false;

@@ -120,6 +120,20 @@ export function newLockToken(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/**
+ * Run a store's revocation listeners (onRevoked). The revocation has happened by then: a
+ * listener that throws must neither make it look failed nor keep the others from hearing of it.
+ */
+export function tellRevoked(listeners: readonly (() => void)[]): void {
+  for (const listener of listeners) {
+    try {
+      listener();
+    } catch {
+      // The listeners are Portcullis's own (clear a cache, re-check WebSockets); nothing to undo.
+    }
+  }
+}
+
 export type LockResult<T> = { readonly acquired: true; readonly value: T } | { readonly acquired: false };
 
 export interface WithLockOptions {

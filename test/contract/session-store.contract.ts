@@ -202,6 +202,10 @@ export function sessionStoreContract(name: string, open: () => Promise<StoreHarn
       peers.push(peer);
       let here = 0;
       let there = 0;
+      // A listener that throws keeps neither the revocation from returning nor the next listener from hearing of it.
+      store.onRevoked?.(() => {
+        throw new Error('a broken listener');
+      });
       store.onRevoked?.(() => here++);
       if (peer !== store) peer.onRevoked?.(() => there++);
       // A message published before the peer's subscription is active would be lost.
@@ -211,7 +215,7 @@ export function sessionStoreContract(name: string, open: () => Promise<StoreHarn
       await store.put(one, entry({ sub }), HOUR);
       await store.put(two, entry({ sub }), HOUR);
       const seen: number[] = [];
-      await store.delete(one);
+      expect(await store.delete(one)).toBe(true);
       seen.push(here);
       await store.deleteMatching({ sub });
       seen.push(here);
