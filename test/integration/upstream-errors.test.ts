@@ -8,6 +8,8 @@ import { baseConfig, freePort, rawRequest, parseRawResponse, startProxy, startUp
 
 let slow: Upstream;
 let healthy: Upstream;
+let thinker: Upstream;
+let thinkerCancelled = 0;
 let resetter: net.Server;
 let closedPort: number;
 let proxy: Running;
@@ -18,6 +20,14 @@ beforeAll(async () => {
   slow = await startUpstream((_req, res) => {
     const t = setTimeout(() => res.end('too late'), 2000);
     res.on('close', () => clearTimeout(t));
+  });
+  // Answers after 10 s, unless the request is cancelled first; counts the cancellations.
+  thinker = await startUpstream((_req, res) => {
+    const t = setTimeout(() => res.end('thought it over'), 10_000);
+    res.on('close', () => {
+      clearTimeout(t);
+      if (!res.writableEnded) thinkerCancelled++;
+    });
   });
   healthy = await startUpstream((req, res) => {
     if (req.url === '/upload') {
@@ -44,12 +54,14 @@ routes:
   - { name: slow, from: "http://slow.test", to: "${slow.url}", timeout: 300ms, public: true }
   - { name: reset, from: "http://reset.test", to: "http://127.0.0.1:${(resetter.address() as AddressInfo).port}", public: true }
   - { name: ok, from: "http://ok.test", to: "${healthy.url}", public: true }
+  - { name: thinking, from: "http://thinking.test", to: "${thinker.url}", public: true }
 `);
 });
 afterAll(async () => {
   await proxy?.stop();
   await slow?.close();
   await healthy?.close();
+  await thinker?.close();
   await new Promise<void>((r) => resetter.close(() => r()));
 });
 
@@ -126,6 +138,22 @@ describe('a client that goes away mid-upload', () => {
     socket.destroy();
     while (uploadsAborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(uploadsAborted).toBe(1);
+    expect((await get('ok.test', 'application/json')).status).toBe(200);
+  });
+});
+
+describe('a client that goes away while the upstream is still working on its request', () => {
+  it('cancels the upstream request at once, not when the upstream answers', async () => {
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    socket.on('error', () => {});
+    await new Promise<void>((r) => socket.once('connect', () => r()));
+    socket.write('GET /think HTTP/1.1\r\nHost: thinking.test\r\n\r\n');
+    const deadline = Date.now() + 5000;
+    while (!thinker.received.some((r) => r.url === '/think') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    // The upstream would answer after 10 s; the cancellation must reach it well before.
+    while (thinkerCancelled === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(thinkerCancelled).toBe(1);
     expect((await get('ok.test', 'application/json')).status).toBe(200);
   });
 });
