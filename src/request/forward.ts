@@ -71,8 +71,15 @@ export interface ForwardRequest {
   readonly done: (outcome: ForwardOutcome) => void;
 }
 
-export function forward(f: ForwardRequest): void {
-  const { req, route } = f;
+/** A request on its way to the upstream. */
+export interface ForwardHandle {
+  /** The client closed the connection (res 'close'): stop the upstream request if it is still going. */
+  clientClosed(): void;
+}
+
+/** The caller tells the handle when the response closes; forward adds no listener of its own. */
+export function forward(f: ForwardRequest): ForwardHandle {
+  const { req } = f;
   const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
   if (req.headers['content-length'] !== undefined) f.headers.push('content-length', req.headers['content-length']);
   const handler = new ForwardHandler(f);
@@ -82,6 +89,7 @@ export function forward(f: ForwardRequest): void {
     // undici refuses some requests synchronously (for example a header value it will not send)
     handler.onResponseError(undefined, err as Error);
   }
+  return handler;
 }
 
 function dispatchTo(f: ForwardRequest, hasBody: boolean, handler: ForwardHandler): void {
@@ -99,7 +107,7 @@ function dispatchTo(f: ForwardRequest, hasBody: boolean, handler: ForwardHandler
   );
 }
 
-class ForwardHandler implements Dispatcher.DispatchHandler {
+class ForwardHandler implements Dispatcher.DispatchHandler, ForwardHandle {
   readonly #f: ForwardRequest;
   readonly #started = performance.now();
   #controller: Dispatcher.DispatchController | undefined;
@@ -108,10 +116,11 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
 
   constructor(f: ForwardRequest) {
     this.#f = f;
+  }
+
+  clientClosed(): void {
     // The client went away before we finished: stop the upstream request too.
-    f.res.on('close', () => {
-      if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'));
-    });
+    if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {

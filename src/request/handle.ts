@@ -13,7 +13,7 @@ import { matchRoute } from './route-match.ts';
 import { canonicalIp, clientAddress } from './client-ip.ts';
 import { filterRequestHeaders } from './headers.ts';
 import { newRequestId } from './request-id.ts';
-import { forward, type ForwardOutcome, type UpstreamPools } from './forward.ts';
+import { forward, type ForwardHandle, type ForwardOutcome, type UpstreamPools } from './forward.ts';
 import type { RequestRecord } from './context.ts';
 import { logAccess } from './access-log.ts';
 import type { Auth } from '../auth/auth.ts';
@@ -151,7 +151,11 @@ export function createRequestHandler(deps: HandlerDeps) {
     };
     const socket = req.socket;
     const bytesBefore = socket.bytesWritten;
-    res.once('close', () => {
+    /** set while the request is with its upstream, which is told when the client goes away */
+    let upstream: ForwardHandle | undefined;
+    // One listener does both: a second on the same event costs every request an array of listeners.
+    res.on('close', () => {
+      upstream?.clientClosed();
       rec.status = res.statusCode;
       // bytes on the wire for this response, headers included
       rec.bytes = socket.bytesWritten - bytesBefore;
@@ -265,7 +269,7 @@ export function createRequestHandler(deps: HandlerDeps) {
     }
 
     function send(headers: string[]): void {
-      forward({
+      upstream = forward({
         req,
         res,
         route,
