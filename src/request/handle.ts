@@ -155,11 +155,13 @@ export function createRequestHandler(deps: HandlerDeps) {
     let upstream: ForwardHandle | undefined;
     // One listener does both: a second on the same event costs every request an array of listeners.
     res.on('close', () => {
-      upstream?.clientClosed();
       rec.status = res.statusCode;
       // bytes on the wire for this response, headers included
       rec.bytes = socket.bytesWritten - bytesBefore;
       finish(rec, config);
+      // After the access line, as when this was a listener of its own: stopping the upstream
+      // request reports an outcome, which must not change the line.
+      upstream?.clientClosed();
     });
     if (deps.isDraining()) res.setHeader('connection', 'close');
 

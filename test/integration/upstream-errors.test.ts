@@ -2,6 +2,7 @@
 // programs) carrying the request id, and the process keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { baseConfig, freePort, rawRequest, parseRawResponse, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
@@ -155,5 +156,11 @@ describe('a client that goes away while the upstream is still working on its req
     while (thinkerCancelled === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     expect(thinkerCancelled).toBe(1);
     expect((await get('ok.test', 'application/json')).status).toBe(200);
+    // The access line is written as the client leaves, before the upstream request is
+    // stopped, so stopping it does not make the line report an upstream failure.
+    const lines = readFileSync(proxy.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const access = lines.find((l) => l.type === 'access' && l.path === '/think');
+    expect(access).toBeDefined();
+    expect(access!.error).toBeUndefined();
   });
 });
