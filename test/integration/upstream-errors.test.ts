@@ -127,17 +127,24 @@ describe('an upstream that resets in the middle of the body', () => {
   });
 });
 
+/**
+ * Send a raw request, wait until the upstream has it, close the connection, then wait (within
+ * 5 s in all) until `done` says the upstream noticed.
+ */
+async function sendThenVanish(raw: string, upstream: Upstream, path: string, done: () => boolean): Promise<void> {
+  const socket = net.connect(proxy.port, '127.0.0.1');
+  socket.on('error', () => {});
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  socket.write(raw);
+  const deadline = Date.now() + 5000;
+  while (!upstream.received.some((r) => r.url === path) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  socket.destroy();
+  while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('a client that goes away mid-upload', () => {
   it('cancels the upstream request and keeps serving', async () => {
-    const socket = net.connect(proxy.port, '127.0.0.1');
-    socket.on('error', () => {});
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    socket.write('POST /upload HTTP/1.1\r\nHost: ok.test\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(10_000));
-    // Wait until the upstream has the request, then vanish.
-    const deadline = Date.now() + 5000;
-    while (!healthy.received.some((r) => r.url === '/upload') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    socket.destroy();
-    while (uploadsAborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await sendThenVanish('POST /upload HTTP/1.1\r\nHost: ok.test\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(10_000), healthy, '/upload', () => uploadsAborted > 0);
     expect(uploadsAborted).toBe(1);
     expect((await get('ok.test', 'application/json')).status).toBe(200);
   });
@@ -145,15 +152,8 @@ describe('a client that goes away mid-upload', () => {
 
 describe('a client that goes away while the upstream is still working on its request', () => {
   it('cancels the upstream request at once, not when the upstream answers', async () => {
-    const socket = net.connect(proxy.port, '127.0.0.1');
-    socket.on('error', () => {});
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    socket.write('GET /think HTTP/1.1\r\nHost: thinking.test\r\n\r\n');
-    const deadline = Date.now() + 5000;
-    while (!thinker.received.some((r) => r.url === '/think') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-    socket.destroy();
     // The upstream would answer after 10 s; the cancellation must reach it well before.
-    while (thinkerCancelled === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await sendThenVanish('GET /think HTTP/1.1\r\nHost: thinking.test\r\n\r\n', thinker, '/think', () => thinkerCancelled > 0);
     expect(thinkerCancelled).toBe(1);
     expect((await get('ok.test', 'application/json')).status).toBe(200);
     // The access line is written as the client leaves, before the upstream request is

@@ -10,11 +10,16 @@ import { tempDir } from '../helpers/servers.ts';
 
 const flushed = (dest: LogDestination) => new Promise<void>((resolve) => dest.flush(() => resolve()));
 
+/** A destination writing to a new file; read() closes the file and returns what it holds. */
+function logFile(name: string) {
+  const file = join(tempDir('log-dest-'), name);
+  const fd = openSync(file, 'a');
+  return { dest: new LogDestination(fd), read: () => (closeSync(fd), readFileSync(file, 'utf8')), peek: () => readFileSync(file, 'utf8') };
+}
+
 describe('the asynchronous log destination', () => {
   it('writes every line whole and in order: non-ASCII text, lines longer than a batch, bursts across many batches', async () => {
-    const file = join(tempDir('log-dest-'), 'out.jsonl');
-    const fd = openSync(file, 'a');
-    const dest = new LogDestination(fd);
+    const { dest, read } = logFile('out.jsonl');
     const expected: string[] = [];
     const put = (line: string) => {
       expected.push(line);
@@ -33,32 +38,25 @@ describe('the asynchronous log destination', () => {
     // after the buffer was written once, it is reused: what was written before must not change
     for (let i = 0; i < 200; i++) put(`${JSON.stringify({ seq: `after-${i}`, text: 'ö'.repeat(i * 10) })}\n`);
     await flushed(dest);
-    closeSync(fd);
-    expect(readFileSync(file, 'utf8')).toBe(expected.join(''));
+    expect(read()).toBe(expected.join(''));
   });
 
   it('writes a batch of three-byte characters whole: 88,032 characters, 264,032 bytes', async () => {
-    const file = join(tempDir('log-dest-'), 'euro.jsonl');
-    const fd = openSync(file, 'a');
-    const dest = new LogDestination(fd);
+    const { dest, read } = logFile('euro.jsonl');
     const lines = [...Array.from({ length: 31 }, () => `${'€'.repeat(2000)}\n`), `${'€'.repeat(26_000)}\n`];
     for (const line of lines) dest.write(line);
     await flushed(dest);
-    closeSync(fd);
-    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+    expect(read()).toBe(lines.join(''));
   });
 
   it('writes what is buffered on the periodic flush, without a full batch or a flush call', async () => {
-    const file = join(tempDir('log-dest-'), 'timer.jsonl');
-    const fd = openSync(file, 'a');
-    const dest = new LogDestination(fd);
+    const { dest, read, peek } = logFile('timer.jsonl');
     dest.write('{"one":1}\n');
     dest.write('{"two":"zwö"}\n');
-    expect(readFileSync(file, 'utf8')).toBe('');
+    expect(peek()).toBe('');
     const deadline = Date.now() + 5_000;
-    while (readFileSync(file, 'utf8') === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    closeSync(fd);
-    expect(readFileSync(file, 'utf8')).toBe('{"one":1}\n{"two":"zwö"}\n');
+    while (peek() === '' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(read()).toBe('{"one":1}\n{"two":"zwö"}\n');
   });
 
   it('never reuses a buffer whose write is still in flight: a stalled reader, lines added meanwhile', async () => {
