@@ -119,18 +119,24 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ForwardHandle {
   }
 
   clientClosed(): void {
-    // The client went away before we finished: stop the upstream request too.
-    if (!this.#finished) this.#controller?.abort(new Error('client closed the connection'));
+    // The client went away before we finished: stop the upstream request too. Nothing to
+    // report: the handler's access line says the client left.
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#controller?.abort(new Error('client closed the connection'));
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
+    // The client left while the request waited for a connection.
+    if (this.#finished) controller.abort(new Error('client closed the connection'));
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
     this.#upstreamMs = performance.now() - this.#started;
     const res = this.#f.res;
     if (res.destroyed) {
+      this.#finished = true;
       controller.abort(new Error('client closed the connection'));
       return;
     }
@@ -155,7 +161,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ForwardHandle {
     if (this.#finished) return;
     this.#finished = true;
     const res = this.#f.res;
-    if (res.headersSent || res.destroyed) {
+    // The client left first (a broken upload, say): not the upstream's failure, and the
+    // handler's access line says so.
+    if (res.destroyed) return;
+    if (res.headersSent) {
       // Too late for an error page: cut the connection so the client sees a broken
       // response rather than a silently truncated one.
       res.destroy();

@@ -156,6 +156,16 @@ export function createRequestHandler(deps: HandlerDeps) {
     // One listener does both: a second on the same event costs every request an array of listeners.
     res.on('close', () => {
       rec.status = res.statusCode;
+      if (!res.writableFinished && rec.error === undefined) {
+        // The connection closed before the whole response was written, and not by Portcullis
+        // (which records why before it cuts one): nginx's 499 when nothing was sent yet.
+        rec.error = 'client_closed';
+        if (res.headersSent) rec.reason = 'the client left before the response was complete';
+        else {
+          rec.status = 499;
+          rec.reason = 'the client left before the response began';
+        }
+      }
       // bytes on the wire for this response, headers included
       rec.bytes = socket.bytesWritten - bytesBefore;
       finish(rec, config);

@@ -112,11 +112,15 @@ describe('an upstream slower than the route timeout', () => {
 
 describe('an upstream that resets in the middle of the body', () => {
   it('cuts the client\'s response short and keeps serving other requests', async () => {
-    const raw = await rawRequest(proxy.port, 'GET /x HTTP/1.1\r\nHost: reset.test\r\n\r\n', 300);
+    const raw = await rawRequest(proxy.port, 'GET /cut HTTP/1.1\r\nHost: reset.test\r\n\r\n', 300);
     const reply = parseRawResponse(raw);
     // The head was already sent when the upstream died: the client sees a 200 that is shorter than promised.
     expect(reply.status).toBe(200);
     expect(reply.body.length).toBeLessThan(1_000_000);
+    // Portcullis cut the connection, not the client: the log blames the upstream.
+    const { access, upstreamBlamed } = await linesAbout('/cut');
+    expect(access).toMatchObject({ status: 200, error: 'upstream_bad_response' });
+    expect(upstreamBlamed).toBe(true);
 
     // An undici client reading the body notices the truncation as an error.
     const res = await request(`${proxy.url}/x`, { headers: { host: 'reset.test' } });
@@ -142,11 +146,32 @@ async function sendThenVanish(raw: string, upstream: Upstream, path: string, don
   while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
 }
 
+/**
+ * The access line of the request to `path`, and whether any line of that request blamed the
+ * upstream. The access line is written as the client leaves, so it may take a moment.
+ */
+async function linesAbout(path: string): Promise<{ access: Record<string, unknown>; upstreamBlamed: boolean }> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const lines = readFileSync(proxy.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const access = lines.find((l) => l.type === 'access' && l.path === path);
+    if (access) return { access, upstreamBlamed: lines.some((l) => l.request_id === access.request_id && (l.type === 'upstream_error' || String(l.error).startsWith('upstream_'))) };
+    if (Date.now() > deadline) throw new Error(`no access line for ${path}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 describe('a client that goes away mid-upload', () => {
   it('cancels the upstream request and keeps serving', async () => {
     await sendThenVanish('POST /upload HTTP/1.1\r\nHost: ok.test\r\nContent-Length: 1000000\r\n\r\n' + 'x'.repeat(10_000), healthy, '/upload', () => uploadsAborted > 0);
     expect(uploadsAborted).toBe(1);
     expect((await get('ok.test', 'application/json')).status).toBe(200);
+  });
+
+  it('is logged as the client leaving (499), not as an upstream failure', async () => {
+    const { access, upstreamBlamed } = await linesAbout('/upload');
+    expect(access).toMatchObject({ status: 499, error: 'client_closed', reason: 'the client left before the response began' });
+    expect(upstreamBlamed).toBe(false);
   });
 });
 
@@ -156,11 +181,9 @@ describe('a client that goes away while the upstream is still working on its req
     await sendThenVanish('GET /think HTTP/1.1\r\nHost: thinking.test\r\n\r\n', thinker, '/think', () => thinkerCancelled > 0);
     expect(thinkerCancelled).toBe(1);
     expect((await get('ok.test', 'application/json')).status).toBe(200);
-    // The access line is written as the client leaves, before the upstream request is
-    // stopped, so stopping it does not make the line report an upstream failure.
-    const lines = readFileSync(proxy.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const access = lines.find((l) => l.type === 'access' && l.path === '/think');
-    expect(access).toBeDefined();
-    expect(access!.error).toBeUndefined();
+    // Stopping the upstream request is the client's doing: no line blames the upstream.
+    const { access, upstreamBlamed } = await linesAbout('/think');
+    expect(access).toMatchObject({ status: 499, error: 'client_closed', reason: 'the client left before the response began' });
+    expect(upstreamBlamed).toBe(false);
   });
 });
