@@ -5,7 +5,7 @@
 // and ~6 µs per access line (measured with bench/), more than the rest of the proxy's
 // own work on a request. The lines are byte for byte the ones pino would write.
 import cluster from 'node:cluster';
-import { openSync, write, writeSync } from 'node:fs';
+import { fstatSync, openSync, write, writeSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
@@ -301,12 +301,22 @@ export class LogDestination implements DestinationStream {
    * pipe write of up to PIPE_BUF bytes atomic; a larger one can be split around another
    * process's, and a non-blocking pipe takes part of it and leaves the rest of the line for
    * later. A line longer than PIPE_BUF is still written whole, in one call.
+   *
+   * A regular file needs none of that: Linux holds a file's lock for the whole of a write,
+   * and puts it after the last one (O_APPEND, or the offset the processes share), so writes
+   * of any size never interleave there, and a file takes each batch in one write instead of
+   * one per 4 KiB (about 16 times fewer, each a trip through libuv's thread pool).
    */
   constructor(fd: number, sync = false, atomicLines = false) {
     this.#fd = fd;
     this.#sync = sync;
-    this.#atomic = atomicLines;
+    this.#atomic = atomicLines && !isRegularFile(fd);
     if (!sync) watchForExit(this);
+  }
+
+  /** Whether writes are cut into whole lines of at most PIPE_BUF bytes (see the constructor). */
+  get writesAtMostPipeBuf(): boolean {
+    return this.#atomic;
   }
 
   write(line: string): boolean {
@@ -413,6 +423,14 @@ export class LogDestination implements DestinationStream {
     if (this.#reportedError) return;
     this.#reportedError = true;
     process.stderr.write(`portcullis: cannot write the log (${err.message}); log lines are being lost\n`);
+  }
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false; // cannot tell: keep to what is safe on a pipe
   }
 }
 
