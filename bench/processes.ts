@@ -10,6 +10,8 @@ export interface Started {
   readonly name: string;
   readonly child: ChildProcess;
   readonly pid: number;
+  /** a process reading this one's stdout through a pipe (BENCH_LOG_PIPE); stopProcess waits until it has written everything */
+  readonly logReader?: ChildProcess;
 }
 
 export function startProcess(name: string, command: string, args: readonly string[], stdio: StdioOptions = ['ignore', 'pipe', 'pipe'], cwd?: string): Started {
@@ -59,8 +61,14 @@ export function waitForPortLine(s: Started, timeoutMs = 15_000): Promise<number>
 }
 
 /** SIGTERM, then SIGKILL after graceMs. Resolves once the process has exited. */
-export function stopProcess(s: Started, graceMs = 8_000): Promise<void> {
-  const { child } = s;
+export async function stopProcess(s: Started, graceMs = 8_000): Promise<void> {
+  await stopChild(s.child, 'SIGTERM', graceMs);
+  // The reader ends once every writer of the pipe has gone: the whole log is in its file then.
+  if (s.logReader) await stopChild(s.logReader, undefined, graceMs);
+}
+
+/** Send `signal` (none: just wait), and SIGKILL after graceMs. */
+function stopChild(child: ChildProcess, signal: NodeJS.Signals | undefined, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
     const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -68,7 +76,7 @@ export function stopProcess(s: Started, graceMs = 8_000): Promise<void> {
       clearTimeout(killer);
       resolve();
     });
-    child.kill('SIGTERM');
+    if (signal) child.kill(signal);
   });
 }
 

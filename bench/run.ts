@@ -11,6 +11,7 @@
 //   BENCH_CONNECTIONS=64     the high connection count (the low one is always 1)
 //   BENCH_TARGETS=a,b        only these target ids (default: all; see bench/targets.ts)
 //   BENCH_LOG=/dev/null      where Portcullis's log goes (default: one temp file per row)
+//   BENCH_LOG_PIPE=1         Portcullis writes its log into a pipe that cat copies to that file (as under Docker)
 //   BENCH_PROFILE=1          run Node targets under --cpu-prof, profiles in bench/results/profiles
 //   BENCH_NODE_FLAGS="..."   more flags for the Node processes under test, e.g. --trace-gc (output in their log)
 //   BENCH_PORTCULLIS_CLI=... another checkout's src/cli.ts, to compare before and after a change
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
       upstream: { url: shared.upstreamUrl, pid: shared.upstream.pid },
       workDir,
       logPath: process.env.BENCH_LOG,
+      logPipe: process.env.BENCH_LOG_PIPE === '1',
       profileDir,
       identity: shared.identity,
       redis: shared.redis,

@@ -29,6 +29,11 @@ export interface BenchContext {
   readonly workDir: string;
   /** where every Portcullis writes its log (BENCH_LOG, e.g. /dev/null); default: one file per row in workDir */
   readonly logPath?: string;
+  /**
+   * BENCH_LOG_PIPE: Portcullis's stdout is a pipe that `cat` copies into the log file, as under
+   * Docker or systemd, instead of the file itself (cat's CPU time counts under "others")
+   */
+  readonly logPipe?: boolean;
   /** when set, Node processes under test run with --cpu-prof and write their profiles here */
   readonly profileDir?: string;
   /** the identity provider, started when a selected row needs sign-in */
@@ -256,10 +261,20 @@ function extraNodeFlags(ctx: BenchContext, name: string): string[] {
 function startPortcullis(ctx: BenchContext, name: string, yaml: string): Started {
   const configFile = join(ctx.workDir, `${name}.yaml`);
   writeFileSync(configFile, yaml);
-  // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file.
+  // Portcullis logs JSON to stdout, as in production; the bench points stdout at a file, or
+  // at a pipe into it.
   const logFd = openSync(logFileFor(ctx, name), 'a');
+  const args = [...NODE_FLAGS, ...extraNodeFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile];
   try {
-    return startNode(ctx, name, [...NODE_FLAGS, ...extraNodeFlags(ctx, name), ctx.portcullisCli ?? PORTCULLIS_CLI, 'start', '--config', configFile], ['ignore', logFd, 'pipe'], REPO);
+    if (!ctx.logPipe) return startNode(ctx, name, args, ['ignore', logFd, 'pipe'], REPO);
+    const reader = startProcess(`${name} log reader`, 'cat', [], ['pipe', logFd, 'ignore']);
+    try {
+      const started = startNode(ctx, name, args, ['ignore', reader.child.stdin!, 'pipe'], REPO);
+      return { ...started, logReader: reader.child };
+    } finally {
+      // Portcullis holds the pipe's write end now; cat sees its end when Portcullis exits.
+      reader.child.stdin!.destroy();
+    }
   } finally {
     closeSync(logFd);
   }

@@ -4,23 +4,21 @@
 // than by pino's `redact` option, serializer and pino.destination: those cost ~10, ~5
 // and ~6 µs per access line (measured with bench/), more than the rest of the proxy's
 // own work on a request. The lines are byte for byte the ones pino would write.
-import cluster from 'node:cluster';
-import { fstatSync, openSync, write, writeSync } from 'node:fs';
+import { openSync, write, writeSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
 export interface LogOptions {
-  /** write whole lines of at most PIPE_BUF bytes (default: in a worker process, which shares stdout; the primary asks for it too) */
-  atomicLines?: boolean;
   level: LevelWithSilent;
-  /** write to this file descriptor or file path instead of stdout (tests use a file) */
-  destination?: number | string;
+  /** write to this file descriptor, file path or destination instead of stdout (tests use a file) */
+  destination?: number | string | LogDestination;
   /** write every line before returning (tests read the file right away) */
   sync?: boolean;
 }
 
-export function createLogger({ level, destination = 1, sync = false, atomicLines = cluster.isWorker }: LogOptions): Logger {
+export function createLogger({ level, destination = 1, sync = false }: LogOptions): Logger {
   const logger = pino(
     {
       level,
@@ -29,7 +27,7 @@ export function createLogger({ level, destination = 1, sync = false, atomicLines
       formatters: { level: (label) => ({ level: label }), log: redactSecrets, bindings: redactSecrets },
       hooks: { logMethod: writeFlatRecordsDirectly },
     },
-    new LogDestination(typeof destination === 'number' ? destination : openSync(destination, 'a'), sync, atomicLines),
+    destination instanceof LogDestination ? destination : new LogDestination(typeof destination === 'number' ? destination : openSync(destination, 'a'), sync),
   );
   // pino gives child loggers an identity bindings formatter; keep theirs redacted too.
   // Children inherit this method through their prototype, so grandchildren are covered.
@@ -292,36 +290,18 @@ export class LogDestination implements DestinationStream {
   #reportedError = false;
   /** the usual batch's bytes, written while no write is in flight (see #encode) */
   #batchBuffer: Buffer | undefined;
+  /** whole lines another process wrote (see relayLines), counted in #chars by their bytes */
+  #relayed: Buffer[] = [];
 
-  readonly #atomic: boolean;
-
-  /**
-   * atomicLines: write whole lines only, at most PIPE_BUF bytes at a time, so that several
-   * processes sharing one stdout pipe (workers) never interleave inside a line. POSIX makes a
-   * pipe write of up to PIPE_BUF bytes atomic; a larger one can be split around another
-   * process's, and a non-blocking pipe takes part of it and leaves the rest of the line for
-   * later. A line longer than PIPE_BUF is still written whole, in one call.
-   *
-   * A regular file needs none of that: Linux holds a file's lock for the whole of a write,
-   * and puts it after the last one (O_APPEND, or the offset the processes share), so writes
-   * of any size never interleave there, and a file takes each batch in one write instead of
-   * one per 4 KiB (about 16 times fewer, each a trip through libuv's thread pool).
-   */
-  constructor(fd: number, sync = false, atomicLines = false) {
+  constructor(fd: number, sync = false) {
     this.#fd = fd;
     this.#sync = sync;
-    this.#atomic = atomicLines && !isRegularFile(fd);
     if (!sync) watchForExit(this);
-  }
-
-  /** Whether writes are cut into whole lines of at most PIPE_BUF bytes (see the constructor). */
-  get writesAtMostPipeBuf(): boolean {
-    return this.#atomic;
   }
 
   write(line: string): boolean {
     if (this.#sync) {
-      this.#writeSync(line);
+      this.#writeSync(Buffer.from(line));
       return true;
     }
     if (this.#chars + line.length > MAX_BUFFERED_CHARS) {
@@ -334,6 +314,18 @@ export class LogDestination implements DestinationStream {
     return true;
   }
 
+  /** Whole lines already encoded, from a worker's log (relayLines): written like lines of this process. */
+  writeBytes(lines: Buffer): void {
+    if (this.#sync) return this.#writeSync(lines);
+    if (this.#chars + lines.length > MAX_BUFFERED_CHARS) {
+      for (let i = lines.indexOf(10); i !== -1; i = lines.indexOf(10, i + 1)) this.#dropped++;
+      return;
+    }
+    this.#relayed.push(lines);
+    this.#chars += lines.length;
+    if (this.#chars >= BATCH_CHARS) this.#writeBatch();
+  }
+
   /** Start writing what is buffered; `done` is called once it is all written. */
   flush(done: (err?: Error) => void = () => {}): void {
     if (this.#sync || (!this.#writing && this.#chars === 0)) return done();
@@ -344,8 +336,8 @@ export class LogDestination implements DestinationStream {
   /** Write everything still buffered before returning (on exit). */
   flushSync(): void {
     if (this.#chars === 0) return;
-    const data = this.#take();
-    this.#writeSync(data);
+    // Not into the kept buffer: a write of it may still be in flight.
+    this.#writeSync(this.#take((text) => Buffer.from(text)));
   }
 
   /** For the periodic timer: a batch that has waited long enough. */
@@ -353,22 +345,27 @@ export class LogDestination implements DestinationStream {
     if (this.#chars > 0) this.#writeBatch();
   }
 
-  #take(): string {
+  /** Everything buffered, as the bytes of one write: this process's lines, then relayed ones. */
+  #take(encode: (text: string) => Buffer): Buffer {
     if (this.#dropped > 0) {
       // In pino's shape, so whatever parses the log parses this too.
       this.#lines.push(`{"level":"warn","time":"${new Date().toISOString()}","service":"portcullis","type":"log","dropped":${this.#dropped},"msg":"log lines dropped: the log output did not keep up"}\n`);
       this.#dropped = 0;
     }
-    const data = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
+    const text = this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join('');
+    const relayed = this.#relayed;
     this.#lines = [];
+    this.#relayed = [];
     this.#chars = 0;
-    return data;
+    if (relayed.length === 0) return encode(text);
+    if (text !== '') relayed.unshift(encode(text));
+    return relayed.length === 1 ? relayed[0]! : Buffer.concat(relayed);
   }
 
   #writeBatch(): void {
     if (this.#writing || this.#chars === 0) return;
     this.#writing = true;
-    this.#writeAsync(this.#encode(this.#take()), 0);
+    this.#writeAsync(this.#take((text) => this.#encode(text)), 0);
   }
 
   /**
@@ -383,8 +380,7 @@ export class LogDestination implements DestinationStream {
   }
 
   #writeAsync(buf: Buffer, offset: number): void {
-    const length = this.#atomic ? wholeLinesLength(buf, offset) : buf.length - offset;
-    write(this.#fd, buf, offset, length, null, (err, written) => {
+    write(this.#fd, buf, offset, buf.length - offset, null, (err, written) => {
       if (err) {
         // A full non-blocking pipe (stdout read by a slow collector): try the same bytes again shortly.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return void setTimeout(() => this.#writeAsync(buf, offset), RETRY_BUSY_MS).unref();
@@ -400,12 +396,11 @@ export class LogDestination implements DestinationStream {
     });
   }
 
-  #writeSync(data: string): void {
-    const buf = Buffer.from(data);
+  #writeSync(buf: Buffer): void {
     let offset = 0;
     while (offset < buf.length) {
       try {
-        offset += writeSync(this.#fd, buf, offset, this.#atomic ? wholeLinesLength(buf, offset) : buf.length - offset);
+        offset += writeSync(this.#fd, buf, offset, buf.length - offset);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
           Atomics.wait(PAUSE, 0, 0, 10); // a full non-blocking pipe: wait for the reader, without spinning
@@ -426,27 +421,41 @@ export class LogDestination implements DestinationStream {
   }
 }
 
-function isRegularFile(fd: number): boolean {
-  try {
-    return fstatSync(fd).isFile();
-  } catch {
-    return false; // cannot tell: keep to what is safe on a pipe
-  }
-}
-
-/** Linux's PIPE_BUF: the largest pipe write that is never split or interleaved. */
-export const PIPE_BUF = 4096;
+/** A worker's line longer than this (it would be a bug) is passed on in pieces rather than held. */
+const MAX_RELAYED_LINE_BYTES = 1024 * 1024;
+const NEWLINE = Buffer.from('\n');
 
 /**
- * How many bytes from `offset` to write at once so that the write holds whole lines only and
- * at most PIPE_BUF bytes; a single line longer than that is written alone, whole.
+ * In the primary, with workers, when stdout is a pipe: copy one worker's log (its stdout, a
+ * pipe to the primary of its own) into this process's destination, whole lines at a time.
+ * The primary is then the one process writing the real pipe, so nothing has to keep other
+ * writers' lines from interleaving there: workers write whole batches into their own pipes,
+ * and the primary writes whole batches too, instead of pieces of at most PIPE_BUF (4 KiB)
+ * bytes, which is all a pipe shared by several processes takes whole (each such write a trip
+ * through libuv's thread pool). Resolves when the worker's pipe ends.
  */
-export function wholeLinesLength(buf: Buffer, offset: number): number {
-  if (buf.length - offset <= PIPE_BUF) return buf.length - offset;
-  const lastNewline = buf.lastIndexOf(10, offset + PIPE_BUF - 1);
-  if (lastNewline >= offset) return lastNewline + 1 - offset;
-  const lineEnd = buf.indexOf(10, offset);
-  return lineEnd === -1 ? buf.length - offset : lineEnd + 1 - offset;
+export function relayLines(from: Readable, to: LogDestination): Promise<void> {
+  let partial: Buffer | undefined;
+  from.on('data', (chunk: Buffer) => {
+    const data = partial === undefined ? chunk : Buffer.concat([partial, chunk]);
+    const end = data.lastIndexOf(10) + 1;
+    if (end > 0) to.writeBytes(data.subarray(0, end));
+    partial = end < data.length ? Buffer.from(data.subarray(end)) : undefined;
+    if (partial !== undefined && partial.length > MAX_RELAYED_LINE_BYTES) {
+      to.writeBytes(Buffer.concat([partial, NEWLINE]));
+      partial = undefined;
+    }
+  });
+  return new Promise((resolve) => {
+    const finish = () => {
+      // A worker that died in the middle of a line: keep what it wrote, as a line of its own.
+      if (partial !== undefined) to.writeBytes(Buffer.concat([partial, NEWLINE]));
+      partial = undefined;
+      resolve();
+    };
+    from.once('end', finish);
+    from.once('error', finish);
+  });
 }
 
 // One timer and one exit hook for every asynchronous destination. Weak references, so a

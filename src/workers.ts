@@ -13,9 +13,10 @@
 // primary, which gathers every worker's metrics and adds them up with
 // prom-client's AggregatorRegistry.aggregate, so one scrape sees them all.
 import cluster, { type Worker } from 'node:cluster';
+import { fstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { RawConfig } from './config/schema.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, LogDestination, relayLines, type Logger } from './log.ts';
 import type { Portcullis, StartOptions } from './server.ts';
 
 const STARTED = 'portcullis:worker-started';
@@ -75,8 +76,9 @@ export async function runPrimaryIfConfigured(configFile: string): Promise<number
   if (count <= 1) return undefined;
   // Every problem now, once, rather than N workers each failing with the same list.
   const config = compileConfig(loaded);
-  // The primary shares stdout with its workers too: whole-line writes, like theirs.
-  return runPrimary(configFile, count, config.limits.shutdown_timeout, createLogger({ level: config.log.level, atomicLines: true }));
+  // The primary writes its own lines and its workers' (relayLines) through one destination.
+  const log = new LogDestination(1);
+  return runPrimary(configFile, count, config.limits.shutdown_timeout, createLogger({ level: config.log.level, destination: log }), log);
 }
 
 /** Start options for a worker: /metrics answered with every worker's metrics. */
@@ -145,7 +147,10 @@ function settle(id: number, outcome: string | Error): void {
 const HEALTHY_LIFETIME_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 5_000;
 
-async function runPrimary(configFile: string, count: number, shutdownTimeoutMs: number, logger: Logger): Promise<number> {
+/** How long the primary, once every worker has exited, waits for the rest of their logs. */
+const LOG_DRAIN_MS = 2000;
+
+async function runPrimary(configFile: string, count: number, shutdownTimeoutMs: number, logger: Logger, log: LogDestination): Promise<number> {
   const gatherMetrics = await metricsGatherer((worker) => startedAt.has(worker.id));
   const startedAt = new Map<number, number>(); // worker id -> when it reported serving
   let everyWorkerStarted = false;
@@ -153,8 +158,21 @@ async function runPrimary(configFile: string, count: number, shutdownTimeoutMs: 
   let restartDelay = 0;
   let shutdownTimeout = shutdownTimeoutMs;
 
+  // Workers must not interleave inside a line. A regular file never mixes two writes, so
+  // there they write their batches to stdout themselves. Anything else (a pipe to Docker or
+  // systemd, say) takes only writes of up to 4 KiB whole: there each worker's stdout is a
+  // pipe of its own, which the primary copies into its stdout a whole line at a time.
+  const relay = !isRegularFile(1);
+  cluster.setupPrimary({ stdio: ['ignore', relay ? 'pipe' : 'inherit', 'inherit', 'ipc'] });
+  const relays = new Set<Promise<void>>();
+
   const fork = (): Worker => {
     const worker = cluster.fork();
+    const stdout = worker.process.stdout;
+    if (relay && stdout) {
+      const relay = relayLines(stdout, log).finally(() => relays.delete(relay));
+      relays.add(relay);
+    }
     // A message to a worker that has just died fails with an 'error' event; without a listener it would stop the primary.
     worker.on('error', (err: Error) => logger.warn({ type: 'workers', worker: worker.id, error: err.message }, 'cannot reach worker'));
     logger.info({ type: 'workers', worker: worker.id, pid: worker.process.pid }, 'worker forked');
@@ -164,9 +182,13 @@ async function runPrimary(configFile: string, count: number, shutdownTimeoutMs: 
   return new Promise<number>((resolveExit) => {
     const finishWhenAllGone = (code: number): void => {
       if (Object.keys(cluster.workers ?? {}).length > 0) return;
-      logger.info({ type: 'shutdown' }, 'every worker stopped');
-      logger.flush();
-      resolveExit(code);
+      // A worker's last lines can still be in its pipe when it has exited.
+      const drained = new Promise<void>((r) => setTimeout(r, LOG_DRAIN_MS).unref());
+      void Promise.race([Promise.all(relays), drained]).then(() => {
+        logger.info({ type: 'shutdown' }, 'every worker stopped');
+        logger.flush();
+        resolveExit(code);
+      });
     };
     let exitCode = 0;
     const stop = (reason: string, code: number): void => {
@@ -222,6 +244,14 @@ async function runPrimary(configFile: string, count: number, shutdownTimeoutMs: 
 
     for (let i = 0; i < count; i++) fork();
   });
+}
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** The new limits.shutdown_timeout after a reload; undefined when the file is invalid (the workers log why and keep their configuration). */

@@ -1,11 +1,12 @@
 // `workers: 2` through the real entry point: `node src/cli.ts start` forks two
 // workers that share the sockets and the Redis sessions; both serve, SIGHUP
-// reloads both, a dead worker is replaced, SIGTERM stops everything.
+// reloads both, a dead worker is replaced, SIGTERM stops everything. The workers'
+// log lines reach the primary's stdout whole, through the primary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
-import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startDemoIdp, type DemoIdp } from '../../src/demo/idp.ts';
@@ -20,6 +21,8 @@ let idp: DemoIdp;
 let upstream: Upstream;
 let primary: ChildProcess;
 let output = '';
+/** the primary's stdout alone: its log lines and, relayed, its workers' */
+let stdout = '';
 let port: number;
 let opsPort: number;
 /** the file Portcullis is given: a symlink into another directory, so only SIGHUP (not the file watcher) sees an edit */
@@ -60,16 +63,46 @@ routes:${defaultRoutes.replaceAll('${UPSTREAM}', upstream.url)}
 `,
   );
   symlinkSync(configTarget, configLink);
-  primary = spawn(process.execPath, [cli, 'start', '--config', configLink], { stdio: ['ignore', 'pipe', 'pipe'] });
-  primary.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  primary.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  primary = await startPrimary('pipe');
+}, 70_000);
+
+/** Start Portcullis with its stdout a pipe read into `stdout` or the given file descriptor; resolves once both workers serve. */
+async function startPrimary(stdoutTo: 'pipe' | number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [cli, 'start', '--config', configLink], { stdio: ['ignore', stdoutTo, 'pipe'] });
+  child.stdout?.on('data', (d: Buffer) => {
+    output += d.toString();
+    stdout += d.toString();
+  });
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const started = () => (typeof stdoutTo === 'number' ? readFileSync(`/proc/self/fd/${stdoutTo}`, 'utf8') : output).includes('2 workers serving');
   const deadline = Date.now() + 60_000;
-  while (!output.includes('2 workers serving')) {
-    if (primary.exitCode !== null || Date.now() > deadline) throw new Error(`Portcullis with workers did not start:\n${output}`);
+  while (!started()) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`Portcullis with workers did not start:\n${output}`);
     await sleep(50);
   }
   for (let i = 0; i < 100 && (await get(opsPort, '/readyz')).status !== 200; i++) await sleep(50);
-}, 70_000);
+  return child;
+}
+
+/** Sign alice in and send six requests with a path of 5,000 characters, on fresh connections, so both workers log long decision lines. */
+async function longRequests(): Promise<string> {
+  const browser = new Browser(idp.issuer);
+  expect((await browser.signIn(`http://app.test:${port}/`, alice)).status).toBe(200);
+  const cookie = browser.jar.header(new URL(`http://app.test:${port}/`))!;
+  const longPath = '/' + 'long-path-'.repeat(500);
+  for (let i = 0; i < 6; i++) expect((await get(port, `${longPath}?${i}`, { host: 'app.test', cookie, accept: 'application/json' })).status).toBe(200);
+  return longPath;
+}
+
+/** Every line is JSON (nothing cut or mixed); the decision lines of the long requests; the workers' last lines. */
+function checkLog(text: string, longPath: string): void {
+  const lines = text.split('\n').filter(Boolean);
+  for (const line of lines) expect(() => JSON.parse(line)).not.toThrow();
+  const records = lines.map((l) => JSON.parse(l) as { type?: string; path?: string; msg?: string });
+  const decisions = records.filter((r) => r.type === 'decision' && r.path === longPath);
+  expect(decisions).toHaveLength(6);
+  expect(JSON.stringify(decisions[0]).length).toBeGreaterThan(5000);
+}
 
 afterAll(async () => {
   if (primary && primary.exitCode === null && primary.signalCode === null) {
@@ -166,6 +199,12 @@ describe('workers: 2', () => {
     expect((await get(port, '/', { host: 'public.test' })).status).toBe(200);
   });
 
+  it('passes every worker\'s log lines on whole through its stdout pipe, one longer than 4 KiB included', async () => {
+    const longPath = await longRequests();
+    for (let i = 0; i < 50 && stdout.split(longPath).length < 7; i++) await sleep(50);
+    checkLog(stdout, longPath);
+  });
+
   it('stops the primary and every worker on SIGTERM', async () => {
     const workers = [...(await workerRequests()).keys()];
     expect(workers).toHaveLength(2);
@@ -177,6 +216,29 @@ describe('workers: 2', () => {
     for (let i = 0; i < 20 && workers.some(alive); i++) await sleep(100);
     expect(workers.filter(alive)).toEqual([]);
     expect(output).toContain('every worker stopped');
+    // Each worker's last line came through the primary before the primary's own last line.
+    const last = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { msg: string });
+    expect(last.filter((l) => l.msg === 'stopped')).toHaveLength(2);
+    expect(last.findLastIndex((l) => l.msg === 'stopped')).toBeLessThan(last.findIndex((l) => l.msg === 'every worker stopped'));
+  });
+});
+
+describe('workers: 2 with stdout in a regular file', () => {
+  it('lets both workers append their batches to the file themselves, every line whole', async () => {
+    const file = join(tempDir('portcullis-workers-log-'), 'portcullis.log');
+    const fd = openSync(file, 'a');
+    try {
+      primary = await startPrimary(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const longPath = await longRequests();
+    const exited = new Promise<number | null>((resolve) => primary.once('exit', (code) => resolve(code)));
+    primary.kill('SIGTERM');
+    expect(await Promise.race([exited, sleep(15_000).then(() => 'still running' as const)])).toBe(0);
+    const text = readFileSync(file, 'utf8');
+    checkLog(text, longPath);
+    expect(text.split('\n').filter((l) => l.includes('"msg":"stopped"'))).toHaveLength(2);
   });
 });
 
