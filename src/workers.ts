@@ -12,6 +12,10 @@
 // (sessions live in Redis); for /metrics the answering worker asks the
 // primary, which gathers every worker's metrics and adds them up with
 // prom-client's AggregatorRegistry.aggregate, so one scrape sees them all.
+//
+// Logs: when stdout is a pipe, each worker writes into a pipe of its own and the
+// primary copies whole lines from them to stdout (relayLines in src/log.ts); when
+// it is a regular file, the workers append to it themselves.
 import cluster, { type Worker } from 'node:cluster';
 import { fstatSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -170,8 +174,8 @@ async function runPrimary(configFile: string, count: number, shutdownTimeoutMs: 
     const worker = cluster.fork();
     const stdout = worker.process.stdout;
     if (relay && stdout) {
-      const relay = relayLines(stdout, log).finally(() => relays.delete(relay));
-      relays.add(relay);
+      const copied = relayLines(stdout, log).finally(() => relays.delete(copied));
+      relays.add(copied);
     }
     // A message to a worker that has just died fails with an 'error' event; without a listener it would stop the primary.
     worker.on('error', (err: Error) => logger.warn({ type: 'workers', worker: worker.id, error: err.message }, 'cannot reach worker'));
