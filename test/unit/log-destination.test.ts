@@ -2,11 +2,11 @@
 // once the batch's write is done: whatever the lines hold and however long they are, the
 // file gets exactly them, in order.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { closeSync, createReadStream, open, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LogDestination } from '../../src/log.ts';
 import { tempDir } from '../helpers/servers.ts';
+import { stalledPipe } from '../helpers/stalled-pipe.ts';
 
 const flushed = (dest: LogDestination) => new Promise<void>((resolve) => dest.flush(() => resolve()));
 
@@ -60,15 +60,8 @@ describe('the asynchronous log destination', () => {
   });
 
   it('never reuses a buffer whose write is still in flight: a stalled reader, lines added meanwhile', async () => {
-    const fifo = join(tempDir('log-dest-'), 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const reader = createReadStream(fifo);
-    const fd = await new Promise<number>((resolve, reject) => open(fifo, 'w', (err, opened) => (err ? reject(err) : resolve(opened))));
-    reader.pause();
-    const chunks: Buffer[] = [];
-    reader.on('data', (c) => chunks.push(c as Buffer));
-    const ended = new Promise<void>((r) => reader.on('end', () => r()));
-    const dest = new LogDestination(fd);
+    const pipe = await stalledPipe();
+    const dest = new LogDestination(pipe.fd);
     const expected: string[] = [];
     // The pipe holds 64 KiB: the second batch's write waits in the thread pool for the reader,
     // while the event loop goes on adding lines. Bursts smaller than a batch, so that the write
@@ -81,10 +74,8 @@ describe('the asynchronous log destination', () => {
       }
       await new Promise((r) => setTimeout(r, 2));
     }
-    reader.resume();
+    pipe.resume();
     await flushed(dest);
-    closeSync(fd);
-    await ended;
-    expect(Buffer.concat(chunks).toString('utf8')).toBe(expected.join(''));
+    expect(await pipe.close()).toBe(expected.join(''));
   });
 });

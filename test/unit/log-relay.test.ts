@@ -2,12 +2,12 @@
 // whole lines at a time, into its one destination (relayLines): lines arrive whole however
 // the pipe cuts them and however long they are, each worker's in its order.
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { closeSync, createReadStream, open, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { LogDestination, relayLines } from '../../src/log.ts';
 import { tempDir } from '../helpers/servers.ts';
+import { stalledPipe } from '../helpers/stalled-pipe.ts';
 
 const flushed = (dest: LogDestination) => new Promise<void>((resolve) => dest.flush(() => resolve()));
 
@@ -66,27 +66,18 @@ describe('relaying workers\' logs through the primary', () => {
   });
 
   it('drops relayed lines past the buffer bound while the output is stuck, and says how many', async () => {
-    const fifo = join(tempDir('log-relay-'), 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const reader = createReadStream(fifo);
-    const fd = await new Promise<number>((resolve, reject) => open(fifo, 'w', (err, opened) => (err ? reject(err) : resolve(opened))));
-    reader.pause();
-    const chunks: Buffer[] = [];
-    reader.on('data', (c) => chunks.push(c as Buffer));
-    const ended = new Promise<void>((r) => reader.on('end', () => r()));
-    const dest = new LogDestination(fd);
+    const pipe = await stalledPipe();
+    const dest = new LogDestination(pipe.fd);
     // 40 pieces of 1 MiB, 1,024 lines each, while nobody reads: the first batch's write waits
     // for the reader, and the destination keeps at most 32 Mi characters.
     const line = 'y'.repeat(1023) + '\n';
     const piece = Buffer.from(line.repeat(1024));
     for (let i = 0; i < 40; i++) dest.writeBytes(piece);
-    reader.resume();
+    pipe.resume();
     await flushed(dest);
     dest.write('{"after":true}\n');
     await flushed(dest);
-    closeSync(fd);
-    await ended;
-    const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean);
+    const lines = (await pipe.close()).split('\n').filter(Boolean);
     const kept = lines.filter((l) => l === line.slice(0, -1)).length;
     const notice = lines.map((l) => JSON.parse(l.startsWith('{') ? l : '{}') as { type?: string; dropped?: number }).find((l) => l.type === 'log');
     expect(kept).toBeGreaterThanOrEqual(31 * 1024);
