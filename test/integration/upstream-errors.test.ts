@@ -2,10 +2,12 @@
 // programs) carrying the request id, and the process keeps serving.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { request } from 'undici';
-import { baseConfig, freePort, rawRequest, parseRawResponse, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
+import { baseConfig, freePort, rawRequest, parseRawResponse, startProxy, startUpstream, tempDir, type Running, type Upstream } from '../helpers/servers.ts';
 
 let slow: Upstream;
 let healthy: Upstream;
@@ -173,6 +175,97 @@ describe('a client that goes away mid-upload', () => {
     expect(access).toMatchObject({ status: 499, error: 'client_closed', reason: 'the client left before the response began' });
     expect(upstreamBlamed).toBe(false);
   });
+});
+
+/**
+ * An upstream that is slow to accept connections: a child process listening with a backlog
+ * of one that accepts nothing until accept() is called, so that once its queue is full the
+ * kernel drops the next SYN and that connect waits for its retransmission (about a second
+ * later). From accept() on it takes every connection for `collectMs` and reports what each sent.
+ */
+function slowToAccept(collectMs: number): { port: Promise<number>; accept: () => void; received: Promise<string[]> } {
+  const go = join(tempDir('slow-accept-'), 'go');
+  const script = `
+    const net = require('node:net');
+    const { existsSync } = require('node:fs');
+    const received = [];
+    const server = net.createServer((socket) => {
+      const i = received.push('') - 1;
+      socket.on('data', (d) => (received[i] += d.toString('latin1')));
+      socket.on('error', () => {});
+    });
+    server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+      process.stdout.write(JSON.stringify({ port: server.address().port }) + '\\n');
+      // The event loop, and so accept(), waits here (at most 10 s).
+      const pause = new Int32Array(new SharedArrayBuffer(4));
+      for (let i = 0; i < 1000 && !existsSync(${JSON.stringify(go)}); i++) Atomics.wait(pause, 0, 0, 10);
+      setTimeout(() => {
+        process.stdout.write(JSON.stringify({ received }) + '\\n');
+        process.exit(0);
+      }, ${collectMs});
+    });`;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: unknown[] = [];
+  let waiting: (() => void)[] = [];
+  let buffered = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buffered += d;
+    for (let i = buffered.indexOf('\n'); i !== -1; i = buffered.indexOf('\n')) {
+      lines.push(JSON.parse(buffered.slice(0, i)));
+      buffered = buffered.slice(i + 1);
+      waiting.forEach((w) => w());
+      waiting = [];
+    }
+  });
+  const line = async (n: number) => {
+    while (lines.length <= n) await new Promise<void>((r) => waiting.push(r));
+    return lines[n]!;
+  };
+  return {
+    port: line(0).then((l) => (l as { port: number }).port),
+    accept: () => writeFileSync(go, ''),
+    received: line(1).then((l) => (l as { received: string[] }).received),
+  };
+}
+
+describe('a client that goes away while Portcullis is still connecting to the upstream', () => {
+  it('never sends the request once the connection is made', async () => {
+    const upstream = slowToAccept(3500);
+    const upstreamPort = await upstream.port;
+    const early = await startProxy(`${baseConfig}
+routes:
+  - { name: slow-accept, from: "http://queued.test", to: "http://127.0.0.1:${upstreamPort}", public: true }
+`);
+    try {
+      // Fill the upstream's queue: connect until a connection is left waiting, then drop that one.
+      const fillers: net.Socket[] = [];
+      for (let connected = true; connected && fillers.length < 10; ) {
+        const filler = net.connect(upstreamPort, '127.0.0.1');
+        filler.on('error', () => {});
+        fillers.push(filler);
+        connected = await Promise.race([new Promise<boolean>((r) => filler.once('connect', () => r(true))), new Promise<boolean>((r) => setTimeout(() => r(false), 150))]);
+      }
+      fillers.pop()!.destroy();
+      expect(fillers.length).toBeGreaterThan(0);
+      const client = net.connect(early.port, '127.0.0.1');
+      client.on('error', () => {});
+      await new Promise<void>((r) => client.once('connect', () => r()));
+      client.write('GET /left-early HTTP/1.1\r\nHost: queued.test\r\n\r\n');
+      await new Promise((r) => setTimeout(r, 250));
+      client.destroy(); // while Portcullis's connection to the upstream still waits for its SYN to be answered
+      await new Promise((r) => setTimeout(r, 100));
+      upstream.accept();
+      const received = await upstream.received;
+      fillers.forEach((f) => f.destroy());
+      // Portcullis's connection was made after the fillers', but the request never went out on it.
+      expect(received.length).toBeGreaterThan(fillers.length);
+      expect(received.join('')).not.toContain('/left-early');
+      const lines = readFileSync(early.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(lines.find((l) => l.type === 'access' && l.path === '/left-early')).toMatchObject({ status: 499, error: 'client_closed' });
+    } finally {
+      await early.stop();
+    }
+  }, 15_000);
 });
 
 describe('a client that goes away while the upstream is still working on its request', () => {
