@@ -107,6 +107,9 @@ function dispatchTo(f: ForwardRequest, hasBody: boolean, handler: ForwardHandler
   );
 }
 
+/** The reason undici is given when the client's departure stops an upstream request. */
+const clientLeft = () => new Error('client closed the connection');
+
 class ForwardHandler implements Dispatcher.DispatchHandler, ForwardHandle {
   readonly #f: ForwardRequest;
   readonly #started = performance.now();
@@ -123,13 +126,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ForwardHandle {
     // report: the handler's access line says the client left.
     if (this.#finished) return;
     this.#finished = true;
-    this.#controller?.abort(new Error('client closed the connection'));
+    this.#controller?.abort(clientLeft());
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     // The client left while the request waited for a connection.
-    if (this.#finished) controller.abort(new Error('client closed the connection'));
+    if (this.#finished) controller.abort(clientLeft());
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>, statusMessage?: string): void {
@@ -137,7 +140,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ForwardHandle {
     const res = this.#f.res;
     if (res.destroyed) {
       this.#finished = true;
-      controller.abort(new Error('client closed the connection'));
+      controller.abort(clientLeft());
       return;
     }
     res.writeHead(statusCode, statusMessage || undefined, filterResponseHeaders(headers, this.#f.requestId));
