@@ -22,6 +22,6 @@ EXPOSE 8443 9090
 # Uses the ops listener; ops.address must be reachable from inside the container (the default 127.0.0.1:9090 is).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORTCULLIS_OPS_PORT || 9090) + '/healthz').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# --max-semi-space-size: see src/runtime.ts (less memory and CPU per request, measured).
-ENTRYPOINT ["node", "--max-semi-space-size=16", "src/cli.ts"]
+# Node flags: see src/runtime.ts (less memory and CPU per request, measured).
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--max-valid-polymorphic-map-count=16", "src/cli.ts"]
 CMD ["start"]

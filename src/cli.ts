@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=16
+#!/usr/bin/env -S node --max-semi-space-size=16 --max-valid-polymorphic-map-count=16
 // portcullis start | check | demo | explain | test | sessions | --help | --version
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';

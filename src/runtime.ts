@@ -8,5 +8,12 @@
  * so a smaller young generation is collected as cheaply and stays in the CPU's caches:
  * measured with npm run bench, the full-policy row used less CPU per request with it, and a
  * process holding 100,000 sessions ~110 MiB less RSS after a regular GC (npm run bench:sessions).
+ *
+ * V8's inline caches keep up to 16 object shapes per property access instead of 4. Node's
+ * stream code is shared by three kinds of socket here (the server's, undici's and ioredis's),
+ * each with a shape of its own, and more as sockets gain properties; past 4 shapes an access
+ * falls back to a generic lookup, and does for every request. Measured with
+ * npm run bench:instructions: 2.1% fewer instructions per request on the public route, 3.1%
+ * on the full policy with Redis (docs/performance.md).
  */
-export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16'];
+export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=16', '--max-valid-polymorphic-map-count=16'];

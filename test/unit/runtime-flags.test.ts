@@ -1,6 +1,7 @@
 // Every way Portcullis is started passes the same Node flags (src/runtime.ts).
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { NODE_FLAGS } from '../../src/runtime.ts';
 
 const read = (path: string) => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
@@ -17,5 +18,12 @@ describe('Node flags', () => {
       expect(shebang.split(' ')).toContain(flag);
     }
     expect(shebang.startsWith('#!/usr/bin/env -S node ')).toBe(true);
+  });
+
+  it('are accepted by this Node (a V8 flag a later Node drops would stop Portcullis from starting)', () => {
+    const run = spawnSync(process.execPath, [...NODE_FLAGS, '-e', 'process.stdout.write("started")'], { encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(run.stdout).toBe('started');
   });
 });
