@@ -33,6 +33,8 @@ export interface CompiledRoute {
   readonly host: string;
   readonly pathPrefix: string;
   readonly scheme: 'http' | 'https';
+  /** the identity assertion's audience ("https://app.example.com") for an exact host; a wildcard route's comes from each request's host */
+  readonly audience: string | undefined;
   readonly to: RouteTo;
   readonly preserveHost: boolean;
   readonly timeoutMs: number;
@@ -193,6 +195,7 @@ export function compileConfig(loaded: LoadedConfig, options: CompileOptions = {}
       host: from.host,
       pathPrefix: from.pathPrefix,
       scheme: from.scheme,
+      audience: from.host.startsWith('*.') ? undefined : `${from.scheme}://${from.host}`,
       to: r.to,
       preserveHost: r.preserve_host,
       timeoutMs: r.timeout,

@@ -90,10 +90,29 @@ export interface CompiledIdentityHeaders {
   readonly routeHeaders: readonly (readonly [string, HeaderTemplate])[];
 }
 
+interface RenderedIdentity {
+  /** the user template they were rendered with (a reload may bring another) */
+  readonly user: HeaderTemplate;
+  /** [name, value, ...]: the user, email and groups headers */
+  readonly headers: readonly string[];
+}
+
+// A session object is never changed, and the session cache hands out the same one for a
+// second: its identity headers are rendered once, and found with one lookup per request.
+const renderedIdentity = new WeakMap<SessionData, RenderedIdentity>();
+
 /** The verified identity headers, appended to an already filtered header list. */
 export function pushIdentityHeaders(out: string[], s: SessionData, user: HeaderTemplate, extra: CompiledIdentityHeaders['routeHeaders']): void {
-  out.push(USER_HEADER, user(s));
-  if (s.email !== undefined) out.push(EMAIL_HEADER, headerSafe(s.email));
-  out.push(GROUPS_HEADER, groupsHeader(s.groups));
+  let rendered = renderedIdentity.get(s);
+  if (rendered === undefined || rendered.user !== user) renderedIdentity.set(s, (rendered = { user, headers: identityHeaders(s, user) }));
+  const headers = rendered.headers;
+  for (let i = 0; i < headers.length; i++) out.push(headers[i]!);
   for (const [name, template] of extra) out.push(name, template(s));
+}
+
+function identityHeaders(s: SessionData, user: HeaderTemplate): string[] {
+  const headers = [USER_HEADER, user(s)];
+  if (s.email !== undefined) headers.push(EMAIL_HEADER, headerSafe(s.email));
+  headers.push(GROUPS_HEADER, groupsHeader(s.groups));
+  return headers;
 }

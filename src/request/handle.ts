@@ -305,7 +305,8 @@ export function createRequestHandler(deps: HandlerDeps) {
 export function addIdentity(headers: string[], auth: Auth, sessionId: string, s: SessionData, route: CompiledRoute, facts: RequestFacts): MaybePromise<void> {
   const settings = auth.components.settings;
   pushIdentityHeaders(headers, s, settings.userHeader, route.identityHeaders);
-  const assertion = auth.signer.assertion(sessionId, `${route.scheme}://${facts.host}`, s);
+  // An exact host's route matched only that host: its audience is the route's, the same string every time.
+  const assertion = auth.signer.assertion(sessionId, route.audience ?? `${route.scheme}://${facts.host}`, s);
   if (isPromise(assertion)) return assertion.then((jwt) => addTokens(headers, jwt, s, route));
   addTokens(headers, assertion, s, route);
 }

@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLocalJWKSet, jwtVerify, type JWK } from 'jose';
-import { startLoginEnv, alice, type LoginEnv } from '../helpers/login-env.ts';
+import { startLoginEnv, alice, defaultRoutes, type LoginEnv } from '../helpers/login-env.ts';
 import { loopbackAgent } from '../helpers/browser.ts';
 import { request } from 'undici';
 
 let env: LoginEnv;
 beforeAll(async () => {
-  env = await startLoginEnv();
+  env = await startLoginEnv({
+    routes: `${defaultRoutes}
+  - name: apps
+    from: http://*.apps.test
+    policy: { allow: [ { authenticated: true } ] }
+    to: \${UPSTREAM}`,
+  });
 });
 afterAll(async () => {
   await env?.stop();
@@ -47,5 +53,16 @@ describe('signing in through Portcullis', () => {
     expect(payload.email).toBe('alice@example.com');
     expect(payload.groups).toEqual(['engineering', 'admins']);
     expect(payload.exp! - payload.iat!).toBeLessThanOrEqual(300);
+  });
+
+  it("on a wildcard route, the assertion's audience is the origin the browser asked for", async () => {
+    const keys = await request(env.appUrl('/.well-known/portcullis/jwks.json'), { dispatcher: loopbackAgent }).then((r) => r.body.json() as Promise<{ keys: JWK[] }>);
+    for (const host of ['wiki.apps.test', 'crm.apps.test']) {
+      const page = await env.browser().signIn(`http://${host}:${env.port}/`, alice);
+      expect(page.status).toBe(200);
+      const assertion = (JSON.parse(page.body) as { headers: Record<string, string> }).headers['x-portcullis-jwt-assertion']!;
+      const { payload } = await jwtVerify(assertion, createLocalJWKSet({ keys: keys.keys }), { issuer: env.publicUrl });
+      expect(payload.aud).toBe(`http://${host}`);
+    }
   });
 });
