@@ -15,7 +15,7 @@ import { servesHost } from '../request/route-match.ts';
 import { AssertionSigner } from '../identity/assertion.ts';
 import { OidcClient, IdentityProviderUnavailable, isGrantRejected, isTransportError, describe } from './oidc.ts';
 import { Sealer } from './sealed.ts';
-import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, clearCookie, withoutPortcullisCookies, type CookieNames } from './cookies.ts';
+import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, clearCookie, upstreamCookieFilter, type CookieNames } from './cookies.ts';
 import { safeReturnUrl } from './return-to.ts';
 import { sessionFromClaims, type SessionData, type Sessions } from './session-data.ts';
 import { isPromise, type MaybePromise } from '../maybe-promise.ts';
@@ -114,8 +114,7 @@ export class Auth {
     this.#publicUrl = config.publicUrl;
     this.#absoluteMs = sessionLifetimeMs;
     this.#keepsAccessToken = config.routes.some((r) => r.passAccessToken);
-    const names = components.names;
-    this.upstreamCookie = (value) => withoutPortcullisCookies(value, names);
+    this.upstreamCookie = upstreamCookieFilter(components.names);
   }
 
   get components(): AuthComponents {

@@ -75,6 +75,23 @@ export function clearCookie(name: string, o: Omit<SetCookieOptions, 'maxAgeSecon
 }
 
 /**
+ * withoutPortcullisCookies for one set of names, with the last header's answer kept: a
+ * keep-alive connection, and a browser for minutes, sends the same Cookie header request
+ * after request, and comparing it costs less than taking it apart again.
+ */
+export function upstreamCookieFilter(names: CookieNames): (value: string) => string | undefined {
+  let lastValue: string | undefined;
+  let lastAnswer: string | undefined;
+  return (value) => {
+    if (value !== lastValue) {
+      lastAnswer = withoutPortcullisCookies(value, names);
+      lastValue = value;
+    }
+    return lastAnswer;
+  };
+}
+
+/**
  * A Cookie header's value without Portcullis's cookies (the session and every login-state
  * cookie), or undefined when nothing else is left and the header should go.
  */

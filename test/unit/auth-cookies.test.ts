@@ -1,6 +1,6 @@
 // Portcullis's cookies: what it reads back, what it sets, and what the upstream never sees.
 import { describe, expect, it } from 'vitest';
-import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, withoutPortcullisCookies } from '../../src/auth/cookies.ts';
+import { cookieNames, cookiesWithPrefix, readCookies, serializeCookie, upstreamCookieFilter, withoutPortcullisCookies } from '../../src/auth/cookies.ts';
 
 describe('Portcullis cookies', () => {
   it('reads every value of a name in header order, and nothing of similar names', () => {
@@ -40,5 +40,13 @@ describe('Portcullis cookies', () => {
     expect(withoutPortcullisCookies('portcullis-login-x=s', names)).toBeUndefined();
     expect(withoutPortcullisCookies('portcullis=t; portcullis-login-x=s', names)).toBeUndefined();
     expect(withoutPortcullisCookies('portcullis-other=keep', names)).toBe('portcullis-other=keep');
+  });
+
+  it('the kept answer is only ever the one for the same header: headers taking turns each get their own', () => {
+    const filter = upstreamCookieFilter(cookieNames('portcullis', undefined, false));
+    const headers = ['portcullis=t', 'theme=dark; portcullis=t', 'theme=dark', 'portcullis=t', 'portcullis=t', 'lang=de; portcullis=u', 'theme=dark; portcullis=t', 'theme=lite; portcullis=t'];
+    const names = cookieNames('portcullis', undefined, false);
+    for (const value of headers) expect(filter(value)).toBe(withoutPortcullisCookies(value, names));
+    expect(headers.map(filter)).toEqual([undefined, 'theme=dark', 'theme=dark', undefined, undefined, 'lang=de', 'theme=dark', 'theme=lite']);
   });
 });
