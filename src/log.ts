@@ -139,6 +139,8 @@ export const lineFieldJson = {
   method: new LastJsonString(),
   host: new LastJsonString(),
   path: new LastJsonString(),
+  /** the access line's user: the session's sub, the same string object for a second or more */
+  user: new LastJsonString(),
 } as const;
 
 /**

@@ -44,7 +44,7 @@ export function accessFields(rec: RequestRecord, durationMs: number): string {
     lineFieldJson.path.of(rec.path) +
     ',"client_ip":' +
     lineFieldJson.clientIp.of(rec.clientIp);
-  if (rec.user !== undefined) fields += ',"user":' + jsonString(rec.user);
+  if (rec.user !== undefined) fields += ',"user":' + lineFieldJson.user.of(rec.user);
   fields += ',"status":' + jsonNumber(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonHundredths(durationMs);
   if (rec.upstreamMs !== undefined) fields += ',"upstream_ms":' + jsonHundredths(rec.upstreamMs);
   if (rec.error !== undefined) fields += ',"error":' + jsonString(rec.error);

@@ -12,6 +12,8 @@ const served: RequestRecord = { id: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28', star
 const cases: [string, RequestRecord, number][] = [
   ['a forwarded request', served, 0.245678],
   ['a public request: no user', { ...served, user: undefined }, 12],
+  ['a user id JSON escapes', { ...served, user: 'o"brien\\\u0001é' }, 1],
+  ['the same user again, then another', { ...served, user: 'o"brien\\\u0001é' }, 1],
   ['a refusal: no upstream time, an error and a reason', { ...served, upstreamMs: undefined, status: 403, error: 'access_denied', reason: 'groups-unauthorized,device-unknown' }, 1.005],
   ['a target that was refused before routing', { ...served, host: '', route: '', path: '/a"b\\c\u0001é\ud800', method: 'G\tET', upstreamMs: undefined, status: 400, error: 'bad_target', reason: 'path "escapes"' }, 0],
   ['a client that went away: status 0, no bytes', { ...served, status: 0, bytes: 0 }, 30_000.126],
