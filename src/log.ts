@@ -47,12 +47,28 @@ let secondPrefix = '';
 export function isoTime(): string {
   const now = Date.now();
   const second = Math.floor(now / 1000);
+  return timePrefix(second) + MILLISECONDS[now - second * 1000]!;
+}
+
+/** ',"time":"2026-11-29T20:14:04.' for this second (all but "205Z\""). */
+function timePrefix(second: number): string {
   if (second !== lastSecond) {
     lastSecond = second;
-    secondPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, -4)}`; // all but "205Z"
+    secondPrefix = `,"time":"${new Date(second * 1000).toISOString().slice(0, -4)}`;
   }
-  const ms = now - second * 1000;
-  return secondPrefix + (ms < 10 ? '00' : ms < 100 ? '0' : '') + ms + 'Z"';
+  return secondPrefix;
+}
+
+/** '000Z"' to '999Z"': a line's milliseconds, one piece each. */
+const MILLISECONDS = Array.from({ length: 1000 }, (_, ms) => `${String(ms).padStart(3, '0')}Z"`);
+
+/**
+ * The same text as one flat string. V8 keeps a string made with + as a tree of its pieces,
+ * and every line it goes into walks the tree again when the log batch is joined; a piece
+ * kept and written on many lines is made flat once. (Array#join builds a flat string.)
+ */
+export function flatText(text: string): string {
+  return text.length < 13 ? text : text.split('').join('');
 }
 
 // pino's own pieces of a line, so a line written here is the one pino would have written:
@@ -113,34 +129,45 @@ export function jsonString(value: string): string {
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /**
- * jsonString with the last value remembered. A protected request writes its request id,
- * client address, method, host and path twice (decision line, access line), and a client
- * sends the same method and host again and again: a value equal to the last one (the same
- * string object, or the same text) skips the check for characters to escape, a regular
- * expression run that cost about 500 instructions. A different value costs one comparison more.
+ * A field of a log line (`,"host":"app.example.com"`, or just the quoted value without a key)
+ * with the last value remembered. A protected request writes its request id, client address,
+ * method, host and path twice (decision line, access line), and a client sends the same
+ * method and host again and again: a value equal to the last one (the same string object, or
+ * the same text) skips the check for characters to escape, a regular expression run that
+ * cost about 500 instructions, and the field is one flat piece of both lines. A different
+ * value costs one comparison more.
  */
-export class LastJsonString {
+export class LastJsonField {
+  readonly #key: string;
   #value = '';
-  #json = '""';
+  #field: string;
+
+  /** @param key what comes before the value: ',"host":', or '' for the value alone */
+  constructor(key: string) {
+    this.#key = key;
+    this.#field = key + '""';
+  }
 
   of(value: string): string {
     if (value !== this.#value) {
-      this.#json = jsonString(value);
+      this.#field = NEEDS_ESCAPE.test(value) ? this.#key + JSON.stringify(value) : [this.#key, '"', value, '"'].join('');
       this.#value = value;
     }
-    return this.#json;
+    return this.#field;
   }
 }
 
-/** The slots the access and decision lines share, one per field. */
-export const lineFieldJson = {
-  requestId: new LastJsonString(),
-  clientIp: new LastJsonString(),
-  method: new LastJsonString(),
-  host: new LastJsonString(),
-  path: new LastJsonString(),
+/** The fields the access and decision lines share, one slot each; both lines name them alike. */
+export const lineFields = {
+  /** the quoted id alone: the two lines put it after different keys */
+  requestId: new LastJsonField(''),
+  route: new LastJsonField(',"route":'),
+  clientIp: new LastJsonField(',"client_ip":'),
+  method: new LastJsonField(',"method":'),
+  host: new LastJsonField(',"host":'),
+  path: new LastJsonField(',"path":'),
   /** the access line's user: the session's sub, the same string object for a second or more */
-  user: new LastJsonString(),
+  user: new LastJsonField(',"user":'),
 } as const;
 
 /**
@@ -156,27 +183,56 @@ export function writePreserialized(logger: Logger, level: 'info' | 'warn', field
   const pinoOf = logger as unknown as Record<symbol, unknown>;
   // A child logger with a message prefix: let pino put it together.
   if (pinoOf[msgPrefixSym!] !== undefined) return void logger[level](JSON.parse(`{${fields}}`) as object, msg);
-  const line =
-    (pinoOf[lsCacheSym!] as Record<number, string>)[logger.levels.values[level]!]! +
-    (pinoOf[timeSym!] as () => string)() +
-    (pinoOf[chindingsSym!] as string) +
-    ',' +
-    fields +
-    ',"msg":' +
-    messageJson(msg) +
-    '}\n';
+  const levelJson = (pinoOf[lsCacheSym!] as Record<number, string>)[logger.levels.values[level]!]!;
+  const chindings = pinoOf[chindingsSym!] as string;
+  const time = pinoOf[timeSym!] as () => string;
+  let line: string;
+  if (time === isoTime) {
+    // Five pieces and the fields: the level and second, the milliseconds, the bindings, the
+    // message with the line's end, each one flat piece made once.
+    const now = Date.now();
+    const second = Math.floor(now / 1000);
+    line = lineStart(levelJson, second) + MILLISECONDS[now - second * 1000]! + bindingsStart(chindings) + fields + lineEnd(msg);
+  } else {
+    line = levelJson + time() + chindings + ',' + fields + lineEnd(msg);
+  }
   (pinoOf[streamSym!] as DestinationStream).write(line);
 }
 
-// The hot path's messages are a handful of constants ("request", "allowed", ...): each is quoted once.
-const messages = new Map<string, string>();
-function messageJson(msg: string): string {
-  let json = messages.get(msg);
-  if (json === undefined) {
-    json = jsonString(msg);
-    if (messages.size < 64) messages.set(msg, json);
+// '{"level":"info","time":"2026-11-29T20:14:04.' per level, for the current second.
+let startsSecond = -1;
+const starts = new Map<string, string>();
+function lineStart(levelJson: string, second: number): string {
+  if (second !== startsSecond) {
+    startsSecond = second;
+    starts.clear();
   }
-  return json;
+  let start = starts.get(levelJson);
+  if (start === undefined) starts.set(levelJson, (start = flatText(levelJson + timePrefix(second))));
+  return start;
+}
+
+// ',"service":"portcullis",' (with a child logger's bindings): the last one kept.
+let lastBindings = '';
+let lastBindingsStart = ',';
+function bindingsStart(chindings: string): string {
+  if (chindings !== lastBindings) {
+    lastBindingsStart = flatText(chindings + ',');
+    lastBindings = chindings;
+  }
+  return lastBindingsStart;
+}
+
+// The hot path's messages are a handful of constants ("request", "allowed", ...): each line
+// end (',"msg":"request"}\n') is made once.
+const lineEnds = new Map<string, string>();
+function lineEnd(msg: string): string {
+  let end = lineEnds.get(msg);
+  if (end === undefined) {
+    end = ',"msg":' + jsonString(msg) + '}\n';
+    if (lineEnds.size < 64) lineEnds.set(msg, (end = flatText(end)));
+  }
+  return end;
 }
 
 /**

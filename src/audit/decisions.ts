@@ -1,7 +1,7 @@
 // The decision log: one JSON line per policy decision, with allow-listed fields
 // only (documented in docs/audit-log.md so a SIEM can parse them). Never a token,
 // a cookie or a header map.
-import { jsonString, lineFieldJson, writePreserialized, type Logger } from '../log.ts';
+import { flatText, jsonString, lineFields, writePreserialized, type Logger } from '../log.ts';
 import type { Decision } from '../policy/evaluate.ts';
 import type { Reason } from '../policy/reasons.ts';
 
@@ -95,9 +95,9 @@ export function decisionFields(c: DecisionContext, decision: Decision, shadow?: 
     const after = fieldsOf(tail(c, decision, shadow));
     return fieldsOf(head(c, decision)) + ',"reasons":' + reasonListJson(decision.reasons) + (after ? ',' + after : '');
   }
-  let line = '"type":"decision","request_id":' + lineFieldJson.requestId.of(c.requestId) + ruleFields(c.route, decision) + identityFields(c) + ',"client_ip":' + lineFieldJson.clientIp.of(c.clientIp);
+  let line = '"type":"decision","request_id":' + lineFields.requestId.of(c.requestId) + ruleFields(c.route, decision) + identityFields(c) + lineFields.clientIp.of(c.clientIp);
   if (c.country !== undefined) line += ',"country":' + jsonString(c.country);
-  line += ',"method":' + lineFieldJson.method.of(c.method) + ',"host":' + lineFieldJson.host.of(c.host) + ',"path":' + lineFieldJson.path.of(c.path);
+  line += lineFields.method.of(c.method) + lineFields.host.of(c.host) + lineFields.path.of(c.path);
   if (c.websocket !== undefined) line += ',"websocket":' + c.websocket;
   if (decision.error !== undefined) line += ',"error":' + jsonString(decision.error);
   return line;
@@ -119,8 +119,11 @@ function ruleFields(route: string, d: Decision): string {
   const known = ruleFieldsByReasons.get(d.reasons);
   if (known !== undefined && known.route === route && known.policy === d.policy && known.rule === d.rule && known.allow === d.allow) return known.json;
   const json = ',' + fieldsOf({ route, policy: d.policy, rule: d.rule, decision: d.allow ? 'allow' : 'deny' }) + ',"reasons":' + reasonListJson(d.reasons);
-  if (Object.isFrozen(d.reasons)) ruleFieldsByReasons.set(d.reasons, { route, policy: d.policy, rule: d.rule, allow: d.allow, json });
-  return json;
+  if (!Object.isFrozen(d.reasons)) return json;
+  // Kept for every decision of the rule: one flat piece of each line.
+  const kept = { route, policy: d.policy, rule: d.rule, allow: d.allow, json: flatText(json) };
+  ruleFieldsByReasons.set(d.reasons, kept);
+  return kept.json;
 }
 
 interface IdentityFields {
@@ -140,8 +143,11 @@ function identityFields(c: DecisionContext): string {
   if (known !== undefined && known.sub === c.sub && known.email === c.email && known.sessionId === c.sessionId && known.deviceId === c.deviceId && known.posture === c.posture) return known.json;
   const fields = fieldsOf({ user: c.sub, email: c.email, session: c.sessionId?.slice(0, 8), device_id: c.deviceId, posture: c.posture });
   const json = fields ? ',' + fields : '';
-  if (c.sessionData) identityFieldsBySession.set(c.sessionData, { sub: c.sub, email: c.email, sessionId: c.sessionId, deviceId: c.deviceId, posture: c.posture, json });
-  return json;
+  if (!c.sessionData) return json;
+  // Kept for the session object's every decision: one flat piece of each line.
+  const kept = { sub: c.sub, email: c.email, sessionId: c.sessionId, deviceId: c.deviceId, posture: c.posture, json: flatText(json) };
+  identityFieldsBySession.set(c.sessionData, kept);
+  return kept.json;
 }
 
 export function logDecision(logger: Logger, c: DecisionContext, decision: Decision, shadow?: Decision): void {

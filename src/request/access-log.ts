@@ -1,7 +1,7 @@
 // The access line: one per request, written when the response is done. Documented fields
 // (README, Logs).
 import type { RequestRecord } from './context.ts';
-import { jsonHundredths, jsonNumber, jsonString, lineFieldJson, writePreserialized, type Logger } from '../log.ts';
+import { flatText, jsonHundredths, jsonNumber, jsonString, lineFields, writePreserialized, type Logger } from '../log.ts';
 
 const round2 = (ms: number) => Math.round(ms * 100) / 100;
 
@@ -33,23 +33,25 @@ export function accessRecord(rec: RequestRecord, durationMs: number): Record<str
 export function accessFields(rec: RequestRecord, durationMs: number): string {
   let fields =
     '"type":"access","request_id":' +
-    lineFieldJson.requestId.of(rec.id) +
-    ',"route":' +
-    jsonString(rec.route) +
-    ',"method":' +
-    lineFieldJson.method.of(rec.method) +
-    ',"host":' +
-    lineFieldJson.host.of(rec.host) +
-    ',"path":' +
-    lineFieldJson.path.of(rec.path) +
-    ',"client_ip":' +
-    lineFieldJson.clientIp.of(rec.clientIp);
-  if (rec.user !== undefined) fields += ',"user":' + lineFieldJson.user.of(rec.user);
-  fields += ',"status":' + jsonNumber(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonHundredths(durationMs);
+    lineFields.requestId.of(rec.id) +
+    lineFields.route.of(rec.route) +
+    lineFields.method.of(rec.method) +
+    lineFields.host.of(rec.host) +
+    lineFields.path.of(rec.path) +
+    lineFields.clientIp.of(rec.clientIp);
+  if (rec.user !== undefined) fields += lineFields.user.of(rec.user);
+  fields += statusField(rec.status) + ',"bytes":' + jsonNumber(rec.bytes) + ',"duration_ms":' + jsonHundredths(durationMs);
   if (rec.upstreamMs !== undefined) fields += ',"upstream_ms":' + jsonHundredths(rec.upstreamMs);
   if (rec.error !== undefined) fields += ',"error":' + jsonString(rec.error);
   if (rec.reason !== undefined) fields += ',"reason":' + jsonString(rec.reason);
   return fields;
+}
+
+// ',"status":200': one flat piece per status code, made when it is first written.
+const statusFields: (string | undefined)[] = Array.from({ length: 1000 }, () => undefined);
+function statusField(status: number): string {
+  if (!(Number.isInteger(status) && status >= 0 && status < 1000)) return ',"status":' + jsonNumber(status);
+  return (statusFields[status] ??= flatText(',"status":' + status));
 }
 
 /** The line, handed to the log stream as it is: the log's generic path would walk the record once more to check it. */

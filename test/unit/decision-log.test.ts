@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { decisionFields, decisionRecord, logDecision, type DecisionContext } from '../../src/audit/decisions.ts';
 import type { Decision } from '../../src/policy/evaluate.ts';
 import type { Reason } from '../../src/policy/reasons.ts';
-import { LastJsonString, createLogger, jsonString } from '../../src/log.ts';
+import { LastJsonField, createLogger, flatText, jsonString } from '../../src/log.ts';
 import fc from 'fast-check';
 import { tempDir } from '../helpers/servers.ts';
 import { comparedWithPino } from '../helpers/pino-reference.ts';
@@ -106,14 +106,24 @@ describe('lines written from pre-serialized fields', () => {
   });
 });
 
-describe('LastJsonString', () => {
-  it('is jsonString of whatever it is given, repeated values and new ones in any order', () => {
+describe('LastJsonField', () => {
+  it('is the key and jsonString of whatever it is given, repeated values and new ones in any order', () => {
     fc.assert(
-      fc.property(fc.array(fc.oneof(fc.constantFrom('', 'GET', 'a"b', '\u0000', 'app.test'), fc.string(), fc.string({ unit: 'binary' })), { maxLength: 30 }), (values) => {
-        const slot = new LastJsonString();
-        for (const v of values) expect(slot.of(v)).toBe(JSON.stringify(v));
+      fc.property(fc.constantFrom('', ',"host":'), fc.array(fc.oneof(fc.constantFrom('', 'GET', 'a"b', '\u0000', 'app.test'), fc.string(), fc.string({ unit: 'binary' })), { maxLength: 30 }), (key, values) => {
+        const slot = new LastJsonField(key);
+        for (const v of values) expect(slot.of(v)).toBe(key + JSON.stringify(v));
       }),
     );
+  });
+});
+
+describe('flatText', () => {
+  it('is the same text, whatever it holds', () => {
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 300 }), fc.string({ unit: 'binary' }), (a, b) => {
+        expect(flatText(a + b)).toBe(a + b);
+      }),
+    );
+    expect(flatText('lone \ud800 surrogate and a pair \ud83d\ude00')).toBe('lone \ud800 surrogate and a pair \ud83d\ude00');
   });
 });
 
