@@ -129,8 +129,7 @@ export function jsonString(value: string): string {
 const NEEDS_ESCAPE = /[\u0000-\u001f"\\\ud800-\udfff]/;
 
 /**
- * A field of a log line (`,"host":"app.example.com"`, or just the quoted value without a key)
- * with the last value remembered. A protected request writes its request id, client address,
+ * A field of a log line (`,"host":"app.example.com"`) with the last value remembered. A protected request writes its request id, client address,
  * method, host and path twice (decision line, access line), and a client sends the same
  * method and host again and again: a value equal to the last one (the same string object, or
  * the same text) skips the check for characters to escape, a regular expression run that
@@ -142,7 +141,7 @@ export class LastJsonField {
   #value = '';
   #field: string;
 
-  /** @param key what comes before the value: ',"host":', or '' for the value alone */
+  /** @param key what comes before the value: ',"host":' */
   constructor(key: string) {
     this.#key = key;
     this.#field = key + '""';
@@ -157,10 +156,28 @@ export class LastJsonField {
   }
 }
 
+/**
+ * jsonString with the last value remembered, for the request id: the two lines put it after
+ * different keys, and it changes with every request, so it is not made flat (Array#join
+ * costs more than the pieces it saves, for a value written twice).
+ */
+export class LastJsonString {
+  #value = '';
+  #json = '""';
+
+  of(value: string): string {
+    if (value !== this.#value) {
+      this.#json = jsonString(value);
+      this.#value = value;
+    }
+    return this.#json;
+  }
+}
+
 /** The fields the access and decision lines share, one slot each; both lines name them alike. */
 export const lineFields = {
-  /** the quoted id alone: the two lines put it after different keys */
-  requestId: new LastJsonField(''),
+  /** the quoted id alone */
+  requestId: new LastJsonString(),
   route: new LastJsonField(',"route":'),
   clientIp: new LastJsonField(',"client_ip":'),
   method: new LastJsonField(',"method":'),

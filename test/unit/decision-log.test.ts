@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { decisionFields, decisionRecord, logDecision, type DecisionContext } from '../../src/audit/decisions.ts';
 import type { Decision } from '../../src/policy/evaluate.ts';
 import type { Reason } from '../../src/policy/reasons.ts';
-import { LastJsonField, createLogger, flatText, jsonString } from '../../src/log.ts';
+import { LastJsonField, LastJsonString, createLogger, flatText, jsonString } from '../../src/log.ts';
 import fc from 'fast-check';
 import { tempDir } from '../helpers/servers.ts';
 import { comparedWithPino } from '../helpers/pino-reference.ts';
@@ -106,10 +106,21 @@ describe('lines written from pre-serialized fields', () => {
   });
 });
 
+describe('LastJsonString', () => {
+  it('is jsonString of whatever it is given, repeated values and new ones in any order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('', 'GET', 'a"b', '\u0000', 'app.test'), fc.string(), fc.string({ unit: 'binary' })), { maxLength: 30 }), (values) => {
+        const slot = new LastJsonString();
+        for (const v of values) expect(slot.of(v)).toBe(JSON.stringify(v));
+      }),
+    );
+  });
+});
+
 describe('LastJsonField', () => {
   it('is the key and jsonString of whatever it is given, repeated values and new ones in any order', () => {
     fc.assert(
-      fc.property(fc.constantFrom('', ',"host":'), fc.array(fc.oneof(fc.constantFrom('', 'GET', 'a"b', '\u0000', 'app.test'), fc.string(), fc.string({ unit: 'binary' })), { maxLength: 30 }), (key, values) => {
+      fc.property(fc.constantFrom(',"host":', ',"client_ip":'), fc.array(fc.oneof(fc.constantFrom('', 'GET', 'a"b', '\u0000', 'app.test'), fc.string(), fc.string({ unit: 'binary' })), { maxLength: 30 }), (key, values) => {
         const slot = new LastJsonField(key);
         for (const v of values) expect(slot.of(v)).toBe(key + JSON.stringify(v));
       }),
