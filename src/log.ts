@@ -157,28 +157,8 @@ export class LastJsonField {
   }
 }
 
-/**
- * jsonString with the last value remembered, for the request id: the two lines put it after
- * different keys, and it changes with every request, so it is not made flat (Array#join
- * costs more than the pieces it saves, for a value written twice).
- */
-export class LastJsonString {
-  #value = '';
-  #json = '""';
-
-  of(value: string): string {
-    if (value !== this.#value) {
-      this.#json = jsonString(value);
-      this.#value = value;
-    }
-    return this.#json;
-  }
-}
-
 /** The fields the access and decision lines share, one slot each; both lines name them alike. */
 export const lineFields = {
-  /** the quoted id alone */
-  requestId: new LastJsonString(),
   route: new LastJsonField(',"route":'),
   clientIp: new LastJsonField(',"client_ip":'),
   method: new LastJsonField(',"method":'),

@@ -7,6 +7,8 @@ import type { Reason } from '../policy/reasons.ts';
 
 export interface DecisionContext {
   readonly requestId: string;
+  /** requestId as JSON, when the request's access line has it made already */
+  readonly requestIdJson?: string | undefined;
   readonly route: string;
   readonly method: string;
   readonly host: string;
@@ -95,7 +97,7 @@ export function decisionFields(c: DecisionContext, decision: Decision, shadow?: 
     const after = fieldsOf(tail(c, decision, shadow));
     return fieldsOf(head(c, decision)) + ',"reasons":' + reasonListJson(decision.reasons) + (after ? ',' + after : '');
   }
-  let line = '"type":"decision","request_id":' + lineFields.requestId.of(c.requestId) + ruleFields(c.route, decision) + identityFields(c) + lineFields.clientIp.of(c.clientIp);
+  let line = '"type":"decision","request_id":' + (c.requestIdJson ?? jsonString(c.requestId)) + ruleFields(c.route, decision) + identityFields(c) + lineFields.clientIp.of(c.clientIp);
   if (c.country !== undefined) line += ',"country":' + jsonString(c.country);
   line += lineFields.method.of(c.method) + lineFields.host.of(c.host) + lineFields.path.of(c.path);
   if (c.websocket !== undefined) line += ',"websocket":' + c.websocket;

@@ -33,7 +33,7 @@ export function accessRecord(rec: RequestRecord, durationMs: number): Record<str
 export function accessFields(rec: RequestRecord, durationMs: number): string {
   let fields =
     '"type":"access","request_id":' +
-    lineFields.requestId.of(rec.id) +
+    rec.idJson +
     lineFields.route.of(rec.route) +
     lineFields.method.of(rec.method) +
     lineFields.host.of(rec.host) +

@@ -33,6 +33,8 @@ export interface AuthorizeInput {
   readonly config: CompiledConfig;
   readonly auth: Auth;
   readonly requestId: string;
+  /** the request id as JSON, when the caller has it already (its access line shares it) */
+  readonly requestIdJson?: string;
   readonly logger: Logger;
   readonly websocket?: boolean;
 }
@@ -68,6 +70,7 @@ function decide(input: AuthorizeInput, authenticated: Authenticated, now: number
   const country = requestCountry(req.headers, facts, config.geo);
   const context = {
     requestId,
+    requestIdJson: input.requestIdJson,
     route: route.name,
     method: req.method ?? '',
     host: facts.host,

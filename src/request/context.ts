@@ -1,6 +1,8 @@
 // What one request carries through the orchestrator, for the access log and metrics.
 export interface RequestRecord {
   readonly id: string;
+  /** the id as JSON, quoted once for the request's access and decision lines */
+  readonly idJson: string;
   readonly start: number;
   method: string;
   host: string;

@@ -5,7 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { CompiledConfig, CompiledRoute } from '../config/compile.ts';
 import type { ErrorCode } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { jsonString, type Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { sendError, type ErrorDetails } from '../pages/respond.ts';
 import { parseTarget } from './target.ts';
@@ -135,6 +135,7 @@ export function createRequestHandler(deps: HandlerDeps) {
     const gate = admit(req, config);
     const rec: RequestRecord = {
       id: gate.requestId,
+      idJson: jsonString(gate.requestId),
       start: performance.now(),
       method: req.method ?? '',
       host: gate.facts?.host ?? '',
@@ -243,7 +244,7 @@ export function createRequestHandler(deps: HandlerDeps) {
         refuse('internal_error', 'exception during authentication');
       };
       try {
-        const access = authorize({ req, facts: f, route: r, config, auth: a, requestId: id, logger });
+        const access = authorize({ req, facts: f, route: r, config, auth: a, requestId: id, requestIdJson: rec.idJson, logger });
         const done = isPromise(access) ? access.then(act) : act(access);
         if (isPromise(done)) done.catch(failed);
       } catch (err) {

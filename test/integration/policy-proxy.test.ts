@@ -50,7 +50,11 @@ policies:
   - name: mfa
     from: http://mfa.test
     to: \${UPSTREAM}
-    policy: { allow: [ { mfa: true } ] }`,
+    policy: { allow: [ { mfa: true } ] }
+  - name: plain
+    from: http://plain.test
+    to: \${UPSTREAM}
+    policy: staff`,
   });
 });
 afterAll(async () => {
@@ -101,6 +105,31 @@ describe('policies through the proxy', () => {
     expect(line).toMatchObject({ route: 'app', policy: 'staff', decision: 'allow', email: 'bob@example.com', client_ip: '127.0.0.1' });
     expect(line!.shadow).toMatchObject({ policy: 'admins-mfa', decision: 'deny', would: 'deny' });
     expect(JSON.stringify(line)).not.toMatch(/eyJ|portcullis=/); // no token or cookie
+  });
+
+  it('requests in flight together: each one’s decision and access lines carry the id its response has', async () => {
+    const a = env.browser();
+    await a.signIn(url('plain', '/in'), alice);
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const u = new URL(url('plain', `/together-${i}`));
+        const res = await request(u, { dispatcher: loopbackAgent, headers: { accept: 'application/json', cookie: a.jar.header(u) ?? '' } });
+        await res.body.dump();
+        expect(res.statusCode).toBe(200);
+        return [`/together-${i}`, res.headers['x-request-id'] as string] as const;
+      }),
+    );
+    const read = () =>
+      readFileSync(env.proxy.logFile, 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('/together-'))
+        .map((l) => JSON.parse(l) as { type: string; path: string; request_id: string });
+    // The log is written in batches: wait for all 24 lines.
+    for (let waited = 0; read().length < 24 && waited < 5000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    const lines = read();
+    for (const [path, id] of ids) {
+      expect(lines.filter((l) => l.path === path).map((l) => `${l.type} ${l.request_id}`).sort()).toEqual([`access ${id}`, `decision ${id}`]);
+    }
   });
 });
 

@@ -7,7 +7,7 @@ import { comparedWithPino } from '../helpers/pino-reference.ts';
 import fc from 'fast-check';
 import { jsonHundredths, jsonNumber } from '../../src/log.ts';
 
-const served: RequestRecord = { id: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28', start: 0, method: 'GET', host: 'app.example.com', path: '/reports', clientIp: '10.1.2.3', user: 'alice', route: 'app', status: 200, bytes: 1227, upstreamMs: 0.123456, error: undefined, reason: undefined };
+const served: RequestRecord = { id: 'd06cb9de-ae4c-4804-ba6f-2309cf405c28', idJson: '"d06cb9de-ae4c-4804-ba6f-2309cf405c28"', start: 0, method: 'GET', host: 'app.example.com', path: '/reports', clientIp: '10.1.2.3', user: 'alice', route: 'app', status: 200, bytes: 1227, upstreamMs: 0.123456, error: undefined, reason: undefined };
 
 const cases: [string, RequestRecord, number][] = [
   ['a forwarded request', served, 0.245678],
@@ -48,5 +48,11 @@ describe('the access line', () => {
       reference.info(accessRecord(rec, ms), 'request');
     }
     expect(ours()).toEqual(theirs());
+  });
+
+  it('lines of requests in flight together each carry their own request id', () => {
+    const ids = ['a-1', 'b-2', 'c-3'];
+    const lines = [0, 1, 2, 1, 0, 2, 2].map((i) => JSON.parse(`{${accessFields({ ...served, id: ids[i]!, idJson: JSON.stringify(ids[i]) }, 1)}}`) as { request_id: string });
+    expect(lines.map((l) => l.request_id)).toEqual(['a-1', 'b-2', 'c-3', 'b-2', 'a-1', 'c-3', 'c-3']);
   });
 });
