@@ -198,12 +198,17 @@ export function reapedChildrenCpuUs(): number {
   return ((Number(fields[13]) + Number(fields[14])) * 1_000_000) / CLOCK_TICKS;
 }
 
-/** Busy and total CPU time of the whole machine so far (all cores, /proc/stat), microseconds. */
-export function machineCpu(): { busyUs: number; totalUs: number } {
+/**
+ * Time of all cores since boot (/proc/stat), microseconds: in use, in all, and stolen, i.e. time this
+ * virtual machine was ready to run but the hypervisor ran another guest instead. Stolen time
+ * counts as in use: the cores were not free for this machine's work.
+ */
+export function machineCpu(): { busyUs: number; totalUs: number; stolenUs: number } {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
   const [, ...values] = line.trim().split(/\s+/);
   const ticks = values.slice(0, 8).map(Number); // user nice system idle iowait irq softirq steal
   const total = ticks.reduce((a, b) => a + b, 0);
   const idle = ticks[3]! + ticks[4]!;
-  return { busyUs: ((total - idle) * 1_000_000) / CLOCK_TICKS, totalUs: (total * 1_000_000) / CLOCK_TICKS };
+  const us = (t: number) => (t * 1_000_000) / CLOCK_TICKS;
+  return { busyUs: us(total - idle), totalUs: us(total), stolenUs: us(ticks[7] ?? 0) };
 }

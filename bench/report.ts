@@ -24,6 +24,8 @@ export interface Sample {
   readonly machineBusyPct: number;
   /** CPU used by processes outside this measurement (other work on the machine), % of all cores */
   readonly othersCpuPct: number;
+  /** time the hypervisor gave the cores to other guests (steal), % of all cores; counted in machineBusyPct, not in othersCpuPct */
+  readonly stolenPct: number;
   /** requests wrk counted that the upstream never saw (redirects, 401s, ...), both runs */
   readonly notForwarded: number;
 }
@@ -98,6 +100,7 @@ function columns(high: number): Column[] {
     { title: 'RSS MB', cell: (r) => r.median.rssMb.toFixed(0) },
     { title: 'machine busy', cell: (r) => `${r.median.machineBusyPct.toFixed(0)}%` },
     { title: 'others', cell: (r) => `${r.median.othersCpuPct.toFixed(0)}%` },
+    { title: 'stolen', cell: (r) => `${r.median.stolenPct.toFixed(0)}%` },
   ];
 }
 

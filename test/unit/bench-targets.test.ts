@@ -7,7 +7,7 @@ function sample(s: Partial<Sample>): Sample {
   return {
     rps: 1000, p50Ms: 1, p99Ms: 2, p50Ms1: 0.1, p99Ms1: 0.2, requests: 1, badStatus: 0, socketErrors: 0,
     cpuUsPerRequest: 100, sysCpuUsPerRequest: 0, upstreamCpuUsPerRequest: 0, rssMb: 0, peakRssMb: 0, redisCommandsPerRequest: 0,
-    redisCpuUsPerRequest: 0, loadCpuUsPerRequest: 0, machineBusyPct: 0, othersCpuPct: 0, notForwarded: 0,
+    redisCpuUsPerRequest: 0, loadCpuUsPerRequest: 0, machineBusyPct: 0, othersCpuPct: 0, stolenPct: 0, notForwarded: 0,
     ...s,
   };
 }
