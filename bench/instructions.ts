@@ -27,6 +27,7 @@
 //   BENCH_INSTR_CACHE_SIM=1      also simulate the caches (callgrind --cache-sim=yes): L1 and
 //                                last-level misses per request; slower again
 //   BENCH_BASELINE_CLI=...       every Portcullis row gets a twin running that checkout, as in npm run bench
+//   BENCH_BASELINE_NODE_FLAGS=.. more Node flags for the twins only, as in npm run bench
 //   BENCH_KEEP=1                 keep the callgrind files and perf maps (in the temp directory it prints)
 //
 // Writes results/instructions.json and prints a table: per request, instructions in all and
@@ -40,7 +41,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import { installCleanup, startProcess, stopProcess, waitForPortLine, type Started } from './processes.ts';
-import { baselineTwin, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
+import { baselineFromEnv, baselineTwin, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
 import { startBenchRedis, type BenchRedis } from './redis.ts';
 import { freePort } from './ports.ts';
@@ -150,8 +151,8 @@ async function main(): Promise<void> {
     if (!t.runsPortcullis && t.id !== 'undici') throw new Error(`BENCH_TARGETS: ${id} is not a Node row; this bench counts the instructions of Portcullis and the bare forwarder only`);
     return t;
   });
-  const baselineCli = process.env.BENCH_BASELINE_CLI;
-  const selected = wanted.flatMap((t) => (baselineCli && t.runsPortcullis ? [t, baselineTwin(t, baselineCli)] : [t]));
+  const baseline = baselineFromEnv();
+  const selected = wanted.flatMap((t) => (baseline && t.runsPortcullis ? [t, baselineTwin(t, baseline)] : [t]));
   const workDir = mkdtempSync(join(tmpdir(), 'portcullis-instructions-'));
   const shared: { upstream?: Started; redis?: BenchRedis; identity?: BenchIdentity } = {};
   let current: RunningTarget | undefined;

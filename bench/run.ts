@@ -20,6 +20,8 @@
 //   BENCH_BASELINE_CLI=...   another checkout's src/cli.ts: every Portcullis row gets a twin running it
 //                            ("ID@baseline"), measured in turn with the row, and the table says how
 //                            the two compare; the fairest comparison here, and still noisy (bench/README)
+//   BENCH_BASELINE_NODE_FLAGS="..." more Node flags for the twins only (with or without BENCH_BASELINE_CLI),
+//                            e.g. to compare a V8 setting with the default in the same minutes
 //   BENCH_KEEP=1             keep the temp directory (configs, logs)
 //   BENCH_DOCS=1|0           also write the chart to docs/bench.svg (default: only for a full default run)
 //   BENCH_REDIS_URL=...      use this Redis instead of starting a private redis-server
@@ -33,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
 import { loadTool, runLoad, type LoadResult } from './load.ts';
-import { baselineTwin, measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
+import { baselineFromEnv, baselineTwin, measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { buildRows, consoleTable, errorsOf, markdownTable, median, targetCheckLines, targetChecks, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
 import { soakSettings, soakTarget } from './soak.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
@@ -58,7 +60,7 @@ const options = {
   soak: (process.env.BENCH_SOAK ?? (process.env.BENCH_TARGETS ? '0' : '1')) === '1' ? soakSettings() : undefined,
 };
 /** The tracked chart in docs/ is only replaced by a run that measured everything the default way. */
-const writeDocsChart = process.env.BENCH_DOCS ? process.env.BENCH_DOCS === '1' : !options.targetIds && options.seconds >= 10 && options.repeats >= 3 && !options.profile && !process.env.BENCH_BASELINE_CLI;
+const writeDocsChart = process.env.BENCH_DOCS ? process.env.BENCH_DOCS === '1' : !options.targetIds && options.seconds >= 10 && options.repeats >= 3 && !options.profile && !baselineFromEnv();
 
 function positiveNumber(name: string, fallback: number, zeroOk = false): number {
   const text = process.env[name];
@@ -105,8 +107,8 @@ async function main(): Promise<void> {
   if (wanted.length === 0) throw new Error(`BENCH_TARGETS matches none of: ${targets.map((t) => t.id).join(', ')}`);
   const skipped = wanted.filter((t) => t.available && !t.available());
   for (const t of skipped) console.error(`bench: leaving out ${t.id}: not installed on this machine`);
-  const baselineCli = process.env.BENCH_BASELINE_CLI;
-  const selected = wanted.filter((t) => !skipped.includes(t)).flatMap((t) => (baselineCli && t.runsPortcullis ? [t, baselineTwin(t, baselineCli)] : [t]));
+  const baseline = baselineFromEnv();
+  const selected = wanted.filter((t) => !skipped.includes(t)).flatMap((t) => (baseline && t.runsPortcullis ? [t, baselineTwin(t, baseline)] : [t]));
   const workDir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'));
   const profileDir = options.profile ? join(RESULTS, 'profiles') : undefined;
   if (profileDir) mkdirSync(profileDir, { recursive: true });

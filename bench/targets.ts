@@ -242,11 +242,29 @@ export const nginxPlain = nginxTarget('nginx', 'nginx reverse proxy (1 worker)',
 export const nginxAuthRequest = nginxTarget('nginx-auth-request', 'nginx auth_request + Redis session check', true);
 
 /**
- * The same row running another checkout's Portcullis (BENCH_BASELINE_CLI): measured in turn
- * with the row itself, so both see the same minutes of a noisy machine.
+ * The same row running another checkout's Portcullis (BENCH_BASELINE_CLI) or this one with
+ * more Node flags (BENCH_BASELINE_NODE_FLAGS), or both: measured in turn with the row itself,
+ * so both see the same minutes of a noisy machine.
  */
-export function baselineTwin(target: Target, cli: string): Target {
-  return { ...target, id: `${target.id}@baseline`, label: `${target.label} (baseline)`, start: (ctx) => target.start({ ...ctx, portcullisCli: cli, fileSuffix: '-baseline' }) };
+export function baselineTwin(target: Target, baseline: Baseline): Target {
+  return {
+    ...target,
+    id: `${target.id}@baseline`,
+    label: `${target.label} (baseline)`,
+    start: (ctx) => target.start({ ...ctx, portcullisCli: baseline.cli ?? ctx.portcullisCli, nodeFlags: [...(ctx.nodeFlags ?? []), ...baseline.nodeFlags], fileSuffix: '-baseline' }),
+  };
+}
+
+export interface Baseline {
+  readonly cli: string | undefined;
+  readonly nodeFlags: readonly string[];
+}
+
+/** What the twins run (BENCH_BASELINE_CLI, BENCH_BASELINE_NODE_FLAGS); undefined when there are none. */
+export function baselineFromEnv(env: NodeJS.ProcessEnv = process.env): Baseline | undefined {
+  const cli = env.BENCH_BASELINE_CLI || undefined;
+  const nodeFlags = env.BENCH_BASELINE_NODE_FLAGS?.split(' ').filter(Boolean) ?? [];
+  return cli || nodeFlags.length ? { cli, nodeFlags } : undefined;
 }
 
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
