@@ -9,7 +9,7 @@
 import { formatTicket, generateTicket, isTicketId, parseTicket, type Ticket } from './ticket.ts';
 import { seal, unseal } from './seal.ts';
 import { decodeSessionData, encodeSessionData } from './codec.ts';
-import { withLock, type LockResult, type SessionFilter, type SessionStore, type SessionTimes, type WithLockOptions } from './store.ts';
+import { withLock, type LockResult, type SessionFilter, type SessionStore, type SessionTimes, type StoredSession, type WithLockOptions } from './store.ts';
 
 /** What the login flow keeps in a session; opaque here except for the index fields. */
 export interface SessionData extends Record<string, unknown> {
@@ -83,11 +83,32 @@ function boundTimes(times: SessionTimes): Buffer {
   return bytes;
 }
 
+/** The store holds the very record opened before: the same sealed bytes under the same bound times. */
+function sameRecord(opened: Opened, stored: StoredSession): boolean {
+  return opened.createdAt === stored.createdAt && opened.expiresAt === stored.expiresAt && opened.idleMs === stored.idleMs && opened.sealed.equals(stored.sealed);
+}
+
 function isSessionData(value: unknown): value is SessionData {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const { sub, sid, email } = value as Record<string, unknown>;
   return typeof sub === 'string' && sub !== '' && (sid === undefined || typeof sid === 'string') && (email === undefined || typeof email === 'string');
 }
+
+/** A session as last opened: found again while the store holds the same record. */
+interface Opened {
+  readonly sealed: Buffer;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly idleMs: number;
+  readonly data: SessionData;
+}
+
+/**
+ * How many opened sessions are remembered (the most recently used). Opening (key derivation,
+ * decryption, decompression, parsing) is about a third of a request that reads the store,
+ * and the record stays the same from sign-in to the next refresh; a bound, not a tuning knob.
+ */
+const MAX_OPENED = 4096;
 
 function checkLifetimes({ idleMs, absoluteMs }: Lifetimes): void {
   if (!(Number.isInteger(idleMs) && idleMs > 0 && Number.isInteger(absoluteMs) && absoluteMs > 0)) {
@@ -100,6 +121,13 @@ export class SessionManager {
   readonly #lifetimes: Lifetimes;
   readonly #fraction: number;
   readonly #now: () => number;
+  /**
+   * Opened sessions by cookie value (ticket id and secret). Every load still reads the store
+   * and checks expiry; only when the store returns exactly the bytes and times opened before
+   * is the result of opening them used again, so a revoked, replaced or edited record is
+   * never served from here.
+   */
+  readonly #opened = new Map<string, Opened>();
 
   constructor(options: SessionManagerOptions) {
     checkLifetimes(options.lifetimes);
@@ -154,32 +182,38 @@ export class SessionManager {
     const { ticket, stored, now } = found;
     if (found.data.sub !== data.sub) throw new TypeError('a session cannot change its subject; create a new session at login instead');
     const ttlMs = Math.min(now + stored.idleMs, stored.expiresAt) - now;
+    if (cookieValue) this.#opened.delete(cookieValue);
     return this.store.replace(ticket.id, this.#entry(ticket, data, stored), ttlMs);
   }
 
   /** Log out: delete the session behind this cookie value (only if the cookie really opens it). */
   async revoke(cookieValue: string | undefined): Promise<boolean> {
     const found = await this.#open(cookieValue);
+    if (cookieValue) this.#opened.delete(cookieValue);
     return found ? this.store.delete(found.ticket.id) : false;
   }
 
   /** Admin: delete one session by id, as shown by list(). */
   async revokeId(id: string): Promise<boolean> {
+    this.#forgetOpened();
     return isTicketId(id) ? this.store.delete(id) : false;
   }
 
   /** Delete every session of a user, whether named by OIDC subject or by email. */
   async revokeUser(subOrEmail: string): Promise<number> {
+    this.#forgetOpened();
     const [bySub, byEmail] = await Promise.all([this.store.deleteMatching({ sub: subOrEmail }), this.store.deleteMatching({ email: subOrEmail })]);
     return bySub + byEmail;
   }
 
   /** Back-channel logout: delete every session of one identity provider session. */
   async revokeSid(sid: string): Promise<number> {
+    this.#forgetOpened();
     return this.store.deleteMatching({ sid });
   }
 
   async revokeAll(): Promise<number> {
+    this.#forgetOpened();
     return this.store.deleteAll();
   }
 
@@ -210,16 +244,38 @@ export class SessionManager {
 
   /** Parse, fetch, check lifetime and open; undefined for anything but a valid live session. */
   async #open(cookieValue: string | undefined) {
+    if (cookieValue === undefined) return undefined;
     const ticket = parseTicket(cookieValue);
     if (!ticket) return undefined;
     const stored = await this.store.get(ticket.id);
     if (!stored) return undefined;
     const now = this.#now();
     if (now >= stored.expiresAt || now >= stored.idleExpiresAt) return undefined;
+    const opened = this.#opened.get(cookieValue);
+    if (opened && sameRecord(opened, stored)) {
+      // Most recently used last, so the bound drops the longest unused.
+      this.#opened.delete(cookieValue);
+      this.#opened.set(cookieValue, opened);
+      return { ticket, stored, data: opened.data, now };
+    }
     const plaintext = unseal(ticket, stored.sealed, boundTimes(stored));
     // A wrong secret is not a reason to delete: whoever knows only an id must not be able to log someone out.
     const data = plaintext && decodeSessionData(plaintext);
     if (!isSessionData(data)) return undefined;
+    this.#remember(cookieValue, stored, data);
     return { ticket, stored, data, now };
+  }
+
+  /** After an admin's revocation: the revoked sessions' records are gone anyway; their opened data need not stay in memory. */
+  #forgetOpened(): void {
+    this.#opened.clear();
+  }
+
+  #remember(cookieValue: string, stored: StoredSession, data: SessionData): void {
+    this.#opened.delete(cookieValue);
+    if (this.#opened.size >= MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
+    const { createdAt, expiresAt, idleMs } = stored;
+    // A copy: what a store hands out may be a view of memory it reuses.
+    this.#opened.set(cookieValue, { sealed: Buffer.from(stored.sealed), createdAt, expiresAt, idleMs, data });
   }
 }

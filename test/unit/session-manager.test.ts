@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { MemorySessionStore } from '../../src/session/memory-store.ts';
 import { SessionManager, planTouch } from '../../src/session/sessions.ts';
-import { StoreUnavailableError } from '../../src/session/store.ts';
+import { StoreUnavailableError, type SessionStore, type StoredSession } from '../../src/session/store.ts';
 import { formatTicket, generateTicket, parseTicket } from '../../src/session/ticket.ts';
 
 const MIN = 60_000;
@@ -132,6 +132,68 @@ describe('SessionManager', () => {
   it('rejects session data without a subject', async () => {
     const { manager } = setup();
     await expect(manager.create({ sub: '' })).rejects.toThrow(/sub/);
+  });
+});
+
+describe('SessionManager: a session opened once', () => {
+  /** The memory store, with what get() returns changed by `edit` (a record altered in the store). */
+  function editableStore(store: MemorySessionStore) {
+    let edit: ((s: StoredSession) => StoredSession) | undefined;
+    const get = async (id: string) => {
+      const s = await store.get(id);
+      return s && edit ? edit(s) : s;
+    };
+    const edited = new Proxy(store, {
+      get: (target, prop) => {
+        if (prop === 'get') return get;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as SessionStore;
+    return { edited, setEdit: (e: typeof edit) => (edit = e) };
+  }
+
+  it('is found again while the store holds the same record, and opened anew once another instance replaced it', async () => {
+    const { store, clock } = setup();
+    const lifetimes = { idleMs: HOUR, absoluteMs: 12 * HOUR };
+    const one = new SessionManager({ store, lifetimes, now: () => clock.now });
+    const other = new SessionManager({ store, lifetimes, now: () => clock.now });
+    const { ticket } = await one.create(ann);
+    const first = await one.load(ticket);
+    const again = await one.load(ticket);
+    // the very object opened before: nothing was decrypted or decoded again
+    expect(again?.data).toBe(first?.data);
+    const refreshed = { ...ann, tokens: { access_token: 'at-new', refresh_token: 'rt-new' } };
+    expect(await other.update(ticket, refreshed)).toBe(true);
+    const after = await one.load(ticket);
+    expect(after?.data).toEqual(refreshed);
+    expect(await other.revoke(ticket)).toBe(true);
+    expect(await one.load(ticket)).toBeUndefined();
+  });
+
+  it('is not served from memory when the stored bytes or their bound times were edited', async () => {
+    const { store, clock } = setup();
+    const { edited, setEdit } = editableStore(store);
+    const manager = new SessionManager({ store: edited, lifetimes: { idleMs: HOUR, absoluteMs: 12 * HOUR }, now: () => clock.now });
+    const { ticket } = await manager.create(ann);
+    expect(await manager.load(ticket)).toBeDefined();
+    setEdit((s) => {
+      const sealed = Buffer.from(s.sealed);
+      sealed[sealed.length - 20]! ^= 1;
+      return { ...s, sealed };
+    });
+    expect(await manager.load(ticket)).toBeUndefined();
+    setEdit((s) => ({ ...s, createdAt: s.createdAt - 1 }));
+    expect(await manager.load(ticket)).toBeUndefined();
+    setEdit(undefined);
+    expect((await manager.load(ticket))?.data).toEqual(ann);
+  });
+
+  it('opens nothing for its id with another secret', async () => {
+    const { manager } = setup();
+    const { ticket, id } = await manager.create(ann);
+    expect(await manager.load(ticket)).toBeDefined();
+    expect(await manager.load(formatTicket({ id, secret: generateTicket().secret }))).toBeUndefined();
   });
 });
 
