@@ -41,7 +41,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SessionManager } from '../src/session/sessions.ts';
+import { MAX_OPENED, SessionManager } from '../src/session/sessions.ts';
 import { MemorySessionStore } from '../src/session/memory-store.ts';
 import { RedisSessionStore, decodeRecordHeader } from '../src/session/redis-store.ts';
 import { SEAL_OVERHEAD } from '../src/session/seal.ts';
@@ -128,11 +128,16 @@ export function benchSession(i: number, shape: Shape = 'realistic', now = Date.n
   };
 }
 
-async function fill(manager: SessionManager, n: number, shape: Shape): Promise<void> {
+/** Create n sessions; returns the cookie values of the last `keep` of them. */
+async function fill(manager: SessionManager, n: number, shape: Shape, keep = 0): Promise<string[]> {
+  const kept: string[] = [];
   for (let done = 0; done < n; done += BATCH) {
     const batch = Math.min(BATCH, n - done);
-    await Promise.all(Array.from({ length: batch }, (_, k) => manager.create(benchSession(done + k, shape) as unknown as Parameters<SessionManager['create']>[0])));
+    const created = await Promise.all(Array.from({ length: batch }, (_, k) => manager.create(benchSession(done + k, shape) as unknown as Parameters<SessionManager['create']>[0])));
+    // only batches that reach into the last `keep`
+    if (done + batch > n - keep) kept.push(...created.map((c) => c.ticket));
   }
+  return keep > 0 ? kept.slice(-keep) : [];
 }
 
 // --- the memory-store child --------------------------------------------------
@@ -151,6 +156,8 @@ interface MemoryReading {
 }
 
 type Gc = (options?: { type: 'major'; execution: 'sync'; flavor?: 'regular' | 'last-resort' }) => void;
+
+let keptAlive: unknown;
 
 async function memoryChild(n: number, shape: Shape, warmup: number): Promise<void> {
   const gc = (globalThis as { gc?: Gc }).gc;
@@ -175,10 +182,16 @@ async function memoryChild(n: number, shape: Shape, warmup: number): Promise<voi
   await manager.revokeAll();
   const before = reading();
   const started = performance.now();
-  await fill(manager, n, shape);
+  const recent = await fill(manager, n, shape, Math.min(MAX_OPENED, n));
   const seconds = (performance.now() - started) / 1000;
   const after = reading();
-  process.send!({ n, shape, warmup, fresh, before, after, seconds, size: (store as MemorySessionStore).size });
+  // A serving proxy has also opened its recently used sessions (SessionManager keeps up to
+  // MAX_OPENED of them, opened, besides the sealed records): open that many once.
+  for (const ticket of recent) if (!(await manager.load(ticket))) throw new Error('a session just created did not load');
+  // The manager holds them; V8 would collect it once this function no longer uses it.
+  keptAlive = manager;
+  const opened = reading();
+  process.send!({ n, shape, warmup, fresh, before, after, opened, openedCount: recent.length, seconds, size: (store as MemorySessionStore).size });
 }
 
 // --- the parent ----------------------------------------------------------------
@@ -190,6 +203,9 @@ interface MemoryReport {
   fresh: MemoryReading;
   before: MemoryReading;
   after: MemoryReading;
+  /** after opening the most recently created sessions once, as many as SessionManager keeps opened */
+  opened: MemoryReading;
+  openedCount: number;
   seconds: number;
   size: number;
 }
@@ -334,6 +350,10 @@ async function main(): Promise<void> {
     [`memory store (${mem.shape}): RSS with ${n} sessions`, `${mib(mem.after.rss)} after a full GC returning V8's free pages; ${mib(mem.after.rssAfterGc)} after a regular full GC`],
     ['memory store: RSS without sessions', `${mib(mem.fresh.rss)} fresh; ${mib(mem.before.rss)} after ${mem.warmup.toLocaleString('en-US')} sign-ins revoked (warm-up), same GC`],
     [`memory store: RSS the ${n} sessions add`, `${mib(memory.rss_delta)} (${kib(memory.rss_per_session)} per session; warmed-up before, both readings after a full GC returning V8's free pages)`],
+    [
+      `memory store: RSS once the ${mem.openedCount.toLocaleString('en-US')} most recent are opened`,
+      `${mib(mem.opened.rss)} (+${mib(mem.opened.rss - mem.after.rss)}); ${mib(mem.opened.rssAfterGc)} after a regular full GC (the opened sessions a serving proxy keeps, src/session/sessions.ts)`,
+    ],
     ['memory store: V8 heap + external per session', `${kib(memory.live_per_session)} (heap ${kib(memory.heap_per_session)}, external incl. Buffers ${kib(memory.external_per_session)})`],
     ['memory store: sessions created per second', Math.round(mem.n / mem.seconds).toLocaleString('en-US')],
   ];
