@@ -85,7 +85,7 @@ function boundTimes(times: SessionTimes): Buffer {
 
 /** The store holds the very record opened before: the same sealed bytes under the same bound times. */
 function sameRecord(opened: Opened, stored: StoredSession): boolean {
-  return opened.createdAt === stored.createdAt && opened.expiresAt === stored.expiresAt && opened.idleMs === stored.idleMs && opened.sealed.equals(stored.sealed);
+  return opened.createdAt === stored.createdAt && opened.expiresAt === stored.expiresAt && opened.idleMs === stored.idleMs && Buffer.compare(opened.sealed, stored.sealed) === 0;
 }
 
 function isSessionData(value: unknown): value is SessionData {
@@ -96,7 +96,7 @@ function isSessionData(value: unknown): value is SessionData {
 
 /** A session as last opened: found again while the store holds the same record. */
 interface Opened {
-  readonly sealed: Buffer;
+  readonly sealed: Uint8Array;
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly idleMs: number;
@@ -108,7 +108,7 @@ interface Opened {
  * decryption, decompression, parsing) is about a third of a request that reads the store,
  * and the record stays the same from sign-in to the next refresh; a bound, not a tuning knob.
  */
-const MAX_OPENED = 4096;
+export const MAX_OPENED = 4096;
 
 function checkLifetimes({ idleMs, absoluteMs }: Lifetimes): void {
   if (!(Number.isInteger(idleMs) && idleMs > 0 && Number.isInteger(absoluteMs) && absoluteMs > 0)) {
@@ -275,7 +275,8 @@ export class SessionManager {
     this.#opened.delete(cookieValue);
     if (this.#opened.size >= MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
     const { createdAt, expiresAt, idleMs } = stored;
-    // A copy: what a store hands out may be a view of memory it reuses.
-    this.#opened.set(cookieValue, { sealed: Buffer.from(stored.sealed), createdAt, expiresAt, idleMs, data });
+    // A copy, as what a store hands out may be a view of memory it reuses; in memory of its own,
+    // as a copy from Buffer's shared pool would keep a whole 8 KiB slab alive for as long as it is kept.
+    this.#opened.set(cookieValue, { sealed: new Uint8Array(stored.sealed), createdAt, expiresAt, idleMs, data });
   }
 }
