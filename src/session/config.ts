@@ -148,7 +148,7 @@ export function redisTarget(redis: RedisConfig): RedisTarget {
 
 /** The configured store. For Redis it starts connecting at once; call ping() for readiness. */
 export function createSessionStore(config: SessionStoreConfig, logger: StoreLogger): SessionStore {
-  if (config.session.store === 'memory') return new MemorySessionStore({ maxSessions: config.session.memory.max_sessions });
+  if (config.session.store === 'memory') return new MemorySessionStore({ maxSessions: config.session.memory.max_sessions, logger });
   const redis = config.redis;
   if (!redis) throw new Error('session.store is "redis" but there is no redis: section; add redis.url (or redis.sentinel / redis.cluster)');
   if (redis.tls?.insecure_skip_verify) {

@@ -26,6 +26,7 @@ import {
   type SessionFilter,
   type SessionStore,
   type SessionSummary,
+  type StoreLogger,
   type StoredSession,
 } from './store.ts';
 
@@ -34,6 +35,7 @@ export interface MemoryStoreOptions {
   maxSessions?: number;
   /** clock, for tests */
   now?: () => number;
+  logger?: StoreLogger;
 }
 
 const CREATED_AT = 0;
@@ -92,11 +94,13 @@ export class MemorySessionStore implements SessionStore {
   readonly #locks = new Map<string, { token: string; expiresAt: number }>();
   readonly #max: number;
   readonly #now: () => number;
+  readonly #logger: StoreLogger | undefined;
   #closed = false;
 
   constructor(options: MemoryStoreOptions = {}) {
     this.#max = options.maxSessions ?? 100_000;
     this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
     if (!Number.isInteger(this.#max) || this.#max < 1) throw new RangeError('maxSessions must be a positive integer');
   }
 
@@ -141,7 +145,7 @@ export class MemorySessionStore implements SessionStore {
   }
 
   #announceRevocation(count: number): void {
-    if (count > 0) queueMicrotask(() => tellRevoked(this.#revokedCallbacks));
+    if (count > 0) queueMicrotask(() => tellRevoked(this.#revokedCallbacks, this.#logger));
   }
 
   async delete(id: string): Promise<boolean> {

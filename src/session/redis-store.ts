@@ -36,8 +36,11 @@ import {
   type SessionFilter,
   type SessionStore,
   type SessionSummary,
+  type StoreLogger,
   type StoredSession,
 } from './store.ts';
+
+export type { StoreLogger };
 
 export interface HostPort {
   readonly host: string;
@@ -56,12 +59,6 @@ export type RedisTarget =
       readonly db?: number | undefined;
     }
   | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[]; readonly username?: string | undefined; readonly password?: string | undefined };
-
-/** What the store logs through: any pino logger fits. */
-export interface StoreLogger {
-  warn(obj: object, msg: string): void;
-  info(obj: object, msg: string): void;
-}
 
 export interface RedisStoreOptions {
   readonly target: RedisTarget;
@@ -319,7 +316,7 @@ export class RedisSessionStore implements SessionStore {
    * one-second lifetime and the periodic re-check as the backstop.
    */
   #announceRevocation(): void {
-    tellRevoked(this.#revokedCallbacks);
+    tellRevoked(this.#revokedCallbacks, this.#logger);
     this.#client.publish(this.#revocationChannel, '1').catch(() => undefined);
   }
 
@@ -333,7 +330,7 @@ export class RedisSessionStore implements SessionStore {
       sub.on('error', () => undefined);
       // One message listener for every callback registered here.
       sub.on('message', (channel: string) => {
-        if (channel === this.#revocationChannel) tellRevoked(this.#revokedCallbacks);
+        if (channel === this.#revocationChannel) tellRevoked(this.#revokedCallbacks, this.#logger);
       });
       // While the subscription is down, messages are lost: caches must not trust what they hold.
       sub.on('close', () => {

@@ -120,16 +120,27 @@ export function newLockToken(): string {
   return randomBytes(16).toString('base64url');
 }
 
+/** What a store logs through: any pino logger fits. */
+export interface StoreLogger {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
 /**
  * Run a store's revocation listeners (onRevoked). The revocation has happened by then: a
- * listener that throws must neither make it look failed nor keep the others from hearing of it.
+ * listener that throws must neither make it look failed nor keep the others from hearing of
+ * it. It is logged: the listeners are Portcullis's own (clear the session cache, re-check
+ * open WebSockets), and one that failed leaves a revoked session usable here for a while.
  */
-export function tellRevoked(listeners: readonly (() => void)[]): void {
+export function tellRevoked(listeners: readonly (() => void)[], logger?: StoreLogger): void {
   for (const listener of listeners) {
     try {
       listener();
-    } catch {
-      // The listeners are Portcullis's own (clear a cache, re-check WebSockets); nothing to undo.
+    } catch (err) {
+      logger?.warn(
+        { type: 'session', event: 'revocation_listener_failed', err },
+        'a revocation listener failed: a revoked session may still be served from this process for up to session.cache_ttl, and its open WebSockets are closed only at the next websockets.recheck_interval',
+      );
     }
   }
 }
