@@ -36,11 +36,27 @@ ops listener instead (/admin/sessions).
 
 const CONNECT_TIMEOUT_MS = 5000;
 
+/**
+ * A session id is base64url and so starts with "-" once in 64; parseArgs reads `--session -x...`
+ * as an option without its value. A well-formed id after --session is taken as its value.
+ */
+function sessionIdsJoined(args: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (args[i] === '--session' && next !== undefined && next.startsWith('-') && isTicketId(next)) {
+      out.push(`--session=${next}`);
+      i++;
+    } else out.push(args[i]!);
+  }
+  return out;
+}
+
 export async function runSessionsCommand(args: readonly string[], env: Env, io: CommandIo = {}): Promise<CommandResult> {
   let parsed;
   try {
     parsed = parseArgs({
-      args: [...args],
+      args: sessionIdsJoined(args),
       allowPositionals: true,
       strict: true,
       options: {

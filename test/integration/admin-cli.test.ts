@@ -90,6 +90,19 @@ describe('portcullis sessions', () => {
     expect(malformed.stderr).toContain('not a session id');
   });
 
+  it('revokes a session whose id starts with a dash (one in 64 do), given as --session ID', async () => {
+    let dashed: Awaited<ReturnType<typeof signedIn>> | undefined;
+    for (let tries = 0; !dashed && tries < 2000; tries++) {
+      const s = await signedIn('sub-dash', 'dash@example.com');
+      if (s.id.startsWith('-')) dashed = s;
+    }
+    expect(dashed).toBeDefined();
+    const out = await run(['revoke', '--session', dashed!.id, '--config', configFile]);
+    expect(out).toMatchObject({ exitCode: 0, stdout: `revoked session ${dashed!.id}\n` });
+    expect(await manager.load(dashed!.ticket)).toBeUndefined();
+    await run(['revoke', '--user', 'sub-dash', '--config', configFile]);
+  });
+
   it('revokes every session only when confirmed', async () => {
     const a = await signedIn('sub-gina', 'gina@example.com');
     const noTerminal = await run(['revoke', '--all', '--config', configFile]);
