@@ -224,7 +224,10 @@ const MIN_TREND_READINGS = 3;
  * growth that goes on after it. So the trend is a least-squares line through the readings of
  * the second half of the run (with 6 slices: after slices 3 to 6), or from the reading after
  * the one at which the young generation reached its final size if that came later. With fewer than 3
- * readings left there is no trend, and the verdict says the run was too short.
+ * readings left there is no trend, and the verdict says the run was too short. A rising trend
+ * is growth only if the run also ended more than the noise above where it began: a leak does
+ * both, while one reading that jumps at the end (V8 or malloc taking pages it gives back a
+ * few seconds later) can tilt a line through four readings on its own.
  */
 export function soakVerdict(points: readonly SoakPoint[], slopeLimitMibPerMinute: number): SoakVerdict {
   if (points.length < 3) throw new Error('a soak needs a reading before and at least two slices');
@@ -269,7 +272,7 @@ export function soakVerdict(points: readonly SoakPoint[], slopeLimitMibPerMinute
     trendRssFitMib: rssFit,
     trendRssBytesPerRequest: rpm > 0 ? (rssSlope * 1024 * 1024) / rpm : 0,
     trendOldSpaceMibPerMinute: oldSpace,
-    grew: rssSlope > slopeLimitMibPerMinute && rssFit > SOAK_NOISE_MIB,
+    grew: rssSlope > slopeLimitMibPerMinute && rssFit > SOAK_NOISE_MIB && base.growthMib > SOAK_NOISE_MIB,
   };
 }
 
@@ -315,7 +318,7 @@ export function soakVerdictLines(s: Soak): string {
     return `${first}\nNo trend: only ${v.trendReadings} reading(s) from ${v.trendFromSeconds.toFixed(0)} s, after warm-up; run longer (BENCH_SOAK_SECONDS).`;
   }
   const old = v.trendOldSpaceMibPerMinute === null ? '' : `; V8 old space in use ${signed(v.trendOldSpaceMibPerMinute, 2)} MiB/min`;
-  const limit = `more than ${v.slopeLimitMibPerMinute} MiB/min adding up to more than ${v.noiseMib} MiB`;
+  const limit = `more than ${v.slopeLimitMibPerMinute} MiB/min adding up to more than ${v.noiseMib} MiB, and RSS after more than ${v.noiseMib} MiB above before`;
   return (
     `${first}\nTrend from ${v.trendFromSeconds.toFixed(0)} s to the end (${v.trendReadings} readings): RSS ${signed(v.trendRssMibPerMinute, 2)} MiB/min ` +
     `(${signed(v.trendRssFitMib!, 2)} MiB over it, ${signed(v.trendRssBytesPerRequest!, 2)} bytes per request)${old}: ` +

@@ -1,7 +1,7 @@
 // The benchmark judges the targets from samples of the same repetition. The
 // arithmetic is checked here on made-up samples; no test measures a speed.
 import { describe, expect, it } from 'vitest';
-import { targetCheckLines, targetChecks, type Sample } from '../../bench/report.ts';
+import { soakVerdict, targetCheckLines, targetChecks, type Sample, type SoakPoint } from '../../bench/report.ts';
 
 function sample(s: Partial<Sample>): Sample {
   return {
@@ -60,5 +60,31 @@ describe('targetChecks', () => {
     const lines = targetCheckLines(targetChecks(samples), new Map([['full-policy', 'full policy']]));
     expect(lines[0]).toBe("full policy: CPU µs/request ÷ the public route's 1.30× (target ≤ 1.2×: not met; runs 1.30×)");
     expect(lines[1]).toBe('full policy: CPU µs/request 130 µs (target ≤ 80 µs: not met; runs 130 µs)');
+  });
+});
+
+describe('soakVerdict', () => {
+  const point = (seconds: number, rssMib: number): SoakPoint => ({
+    seconds, rssMib, heapTotalMib: null, heapUsedMib: null, oldSpaceUsedMib: null, heapSpacesMib: null, externalMib: null,
+    rps: seconds === 0 ? null : 30_000, cpuUsPerRequest: null, errors: null, machineBusyPct: null,
+  });
+  const run = (rss: number[]) => soakVerdict(rss.map((r, i) => point(i * 10, r)), 1);
+
+  it('calls steady growth after warm-up growth', () => {
+    const v = run([200, 202, 204, 206, 208, 210, 212]);
+    expect(v.trendRssMibPerMinute).toBeCloseTo(12);
+    expect(v.grew).toBe(true);
+  });
+
+  it('does not call warm-up growth that levels off growth', () => {
+    expect(run([150, 190, 200, 200.5, 200.2, 200.4, 200.3]).grew).toBe(false);
+  });
+
+  it('does not call one late jump growth when the run ended below where it began', () => {
+    // The readings of a full run (2026-11-30 18:19 UTC): the line through the last four rises
+    // by 14 MiB/min, but RSS ended 5 MiB under where it began.
+    const v = run([208.6, 193.3, 193.7, 195.3, 195.8, 195.6, 203.4]);
+    expect(v.trendRssMibPerMinute!).toBeGreaterThan(10);
+    expect(v.grew).toBe(false);
   });
 });
