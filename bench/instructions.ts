@@ -82,12 +82,16 @@ interface Window {
 async function drive(target: RunningTarget, count: number, connections: number): Promise<void> {
   const { origin, pathname } = new URL(target.url);
   const pool = new Pool(origin, { connections, pipelining: 1 });
+  // A crowd row (bench/crowd.ts): each request from the next user in turn, as wrk sends them.
+  const cookies = target.cookieFile ? readFileSync(target.cookieFile, 'utf8').split('\n').filter(Boolean) : [];
   let left = count;
+  let sent = 0;
   let bad = 0;
   let example = '';
   const worker = async () => {
     while (left-- > 0) {
-      const res = await pool.request({ path: pathname, method: 'GET', headers: { host: target.host, ...target.headers } });
+      const cookie = cookies.length ? { cookie: cookies[sent++ % cookies.length]! } : {};
+      const res = await pool.request({ path: pathname, method: 'GET', headers: { host: target.host, ...target.headers, ...cookie } });
       const body = await res.body.arrayBuffer();
       if (res.statusCode !== 200 || body.byteLength !== 1024) {
         bad++;

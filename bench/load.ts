@@ -11,6 +11,11 @@ export interface LoadOptions {
   readonly seconds: number;
   /** more request headers, such as a session Cookie or a device-posture token */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Many users (bench/crowd.ts): a file of Cookie header values, one per line, sent in turn
+   * in place of any Cookie in headers. wrk only.
+   */
+  readonly cookieFile?: string;
 }
 
 export interface LoadResult {
@@ -40,16 +45,18 @@ export function runLoad(o: LoadOptions): Promise<LoadResult> {
   return loadTool() === 'wrk' ? runWrk(o) : runAutocannon(o);
 }
 
-function run(command: string, args: string[], seconds: number): Promise<string> {
+function run(command: string, args: string[], seconds: number, env?: NodeJS.ProcessEnv): Promise<string> {
   // Bounded: the tool stops itself after `seconds`; the timeout only catches a hang.
-  return runToCompletion(command, args, (seconds + 30) * 1000);
+  return runToCompletion(command, args, (seconds + 30) * 1000, env);
 }
 
 async function runWrk(o: LoadOptions): Promise<LoadResult> {
   // One wrk thread: on a 2-core machine every extra thread takes CPU from the process measured.
   const threads = process.env.BENCH_WRK_THREADS ?? '1';
   const extra = Object.entries(o.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}: ${value}`]);
-  const out = await run(WRK, ['-t', threads, '-c', String(o.connections), '-d', `${o.seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT, '-H', `Host: ${o.host}`, ...extra, o.url], o.seconds);
+  // The script reads the crowd's cookies from BENCH_WRK_COOKIES (bench/wrk-report.lua).
+  const env = { ...process.env, BENCH_WRK_COOKIES: o.cookieFile ?? '' };
+  const out = await run(WRK, ['-t', threads, '-c', String(o.connections), '-d', `${o.seconds}s`, '--timeout', '5s', '-s', WRK_SCRIPT, '-H', `Host: ${o.host}`, ...extra, o.url], o.seconds, env);
   const line = out.split('\n').find((l) => l.startsWith('BENCH_RESULT '));
   if (!line) throw new Error(`wrk printed no result line:\n${out}`);
   const r = JSON.parse(line.slice('BENCH_RESULT '.length)) as Record<string, number>;
@@ -67,6 +74,7 @@ async function runWrk(o: LoadOptions): Promise<LoadResult> {
 }
 
 async function runAutocannon(o: LoadOptions): Promise<LoadResult> {
+  if (o.cookieFile) throw new Error('bench: a row with many users needs wrk (BENCH_WRK); autocannon sends one Cookie header');
   const extra = Object.entries(o.headers ?? {}).flatMap(([name, value]) => ['-H', `${name}=${value}`]);
   const out = await run(process.execPath, [AUTOCANNON, '-j', '-c', String(o.connections), '-d', String(o.seconds), '-H', `host=${o.host}`, ...extra, o.url], o.seconds);
   const r = JSON.parse(out) as { requests: { total: number }; duration: number; latency: { p50: number; p99: number }; non2xx: number; errors: number; timeouts: number };

@@ -81,9 +81,9 @@ function stopChild(child: ChildProcess, signal: NodeJS.Signals | undefined, grac
 }
 
 /** Run a command to completion and return its stdout; tracked, so an interrupted run kills it too. */
-export function runToCompletion(command: string, args: readonly string[], timeoutMs: number): Promise<string> {
+export function runToCompletion(command: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(command, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, env }, (err, stdout, stderr) => {
       live.delete(child);
       if (err) reject(new Error(`${command} failed: ${err.message}\n${stderr}`));
       else resolve(stdout);

@@ -4,6 +4,7 @@
 // up on disk, and no fork for a snapshot in the middle of a run.
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import type { SessionStore } from '../src/session/store.ts';
 import { startProcess, stderrOf, stopProcess, type Started } from './processes.ts';
 
 const REDIS_SERVER = process.env.BENCH_REDIS_SERVER ?? '/usr/bin/redis-server';
@@ -76,4 +77,17 @@ export async function startBenchRedis(port: number): Promise<BenchRedis> {
       if (proc) await stopProcess(proc);
     },
   };
+}
+
+/** A session store fails fast while it is still connecting (no offline queue), as Portcullis wants; wait for it. */
+export async function storeConnected(store: Pick<SessionStore, 'ping'>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await store.ping();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }

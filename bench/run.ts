@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     const startRow = async (target: Target): Promise<RunningTarget> => {
       current = await target.start(ctx);
       await preflight(target, current);
-      if (options.warmupSeconds > 0) await runLoad({ url: current.url, host: current.host, headers: current.headers, connections: options.connections, seconds: options.warmupSeconds });
+      if (options.warmupSeconds > 0) await runLoad({ url: current.url, host: current.host, headers: current.headers, cookieFile: current.cookieFile, connections: options.connections, seconds: options.warmupSeconds });
       return current;
     };
 
@@ -303,6 +303,10 @@ function checkAccessLogs(rows: readonly Row[]): void {
     const served = row.samples.reduce((sum, s) => sum + s.requests, 0);
     // Every measured request must have its access line, or the row measured a proxy that logs less than production.
     if (typeof lines === 'number' && lines < served) console.error(`bench: ${row.id} wrote ${lines} access log lines for ${served} measured requests`);
+    // A crowd row whose requests did not come from its whole crowd measured fewer users than its label says.
+    const crowd = row.facts?.crowd_users;
+    const users = row.facts?.access_log_users;
+    if (typeof crowd === 'number' && typeof users === 'number' && users < crowd) console.error(`bench: ${row.id} logged requests from ${users} users, not all ${crowd}`);
   }
 }
 
@@ -347,11 +351,11 @@ async function measure(run: RunningTarget, shared: Shared): Promise<Sample> {
   const pids = measuredPids(run);
   const isUpstream = pids.includes(shared.upstream!.pid);
   const before = await snapshot(pids, shared);
-  const high: LoadResult = await runLoad({ url: run.url, host: run.host, headers: run.headers, connections: options.connections, seconds: options.seconds });
+  const high: LoadResult = await runLoad({ url: run.url, host: run.host, headers: run.headers, cookieFile: run.cookieFile, connections: options.connections, seconds: options.seconds });
   const after = await snapshot(pids, shared);
   await sleep(300);
   const oneBefore = await upstreamServed(shared);
-  const one = await runLoad({ url: run.url, host: run.host, headers: run.headers, connections: 1, seconds: options.seconds });
+  const one = await runLoad({ url: run.url, host: run.host, headers: run.headers, cookieFile: run.cookieFile, connections: 1, seconds: options.seconds });
   const oneServed = (await upstreamServed(shared)) - oneBefore;
   await sleep(300);
 

@@ -47,7 +47,7 @@ import { RedisSessionStore, decodeRecordHeader } from '../src/session/redis-stor
 import { SEAL_OVERHEAD } from '../src/session/seal.ts';
 import type { SessionData } from '../src/auth/session-data.ts';
 import type { SessionStore } from '../src/session/store.ts';
-import { startBenchRedis } from './redis.ts';
+import { startBenchRedis, storeConnected } from './redis.ts';
 import { freePort } from './ports.ts';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
@@ -237,7 +237,7 @@ async function redisReport(n: number, shape: Shape) {
   const { Redis } = await import('ioredis');
   const client = new Redis(redis.url);
   try {
-    await connected(store);
+    await storeConnected(store);
     const manager = new SessionManager({ store, lifetimes: LIFETIMES });
     await fill(manager, 50, shape);
     await redis.deleteKeysWithPrefix(keyPrefix);
@@ -284,19 +284,6 @@ async function redisReport(n: number, shape: Shape) {
 }
 
 type RedisReport = Awaited<ReturnType<typeof redisReport>>;
-
-/** The store fails fast while it is still connecting (no offline queue), as Portcullis wants; wait for it. */
-async function connected(store: SessionStore): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    try {
-      return await store.ping();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 async function sampleKeys(client: import('ioredis').Redis, prefix: string, want: number): Promise<string[]> {
   const keys: string[] = [];

@@ -12,6 +12,8 @@ import type { StdioOptions } from 'node:child_process';
 import { processTree, startProcess, stderrOf, stopProcess, waitForPortLine, type Started } from './processes.ts';
 import { freePort } from './ports.ts';
 import { clientIdFor, signIn, type BenchIdentity } from './identity.ts';
+import { crowdSize, seedCrowd } from './crowd.ts';
+import { loadTool } from './load.ts';
 import type { BenchRedis } from './redis.ts';
 import { BENCH_HOST, protectedRouteConfig, publicRouteConfig, type FullPolicy, type ProtectedRow } from './portcullis-config.ts';
 import { NGINX, nginxConfig, nginxInstalled } from './nginx.ts';
@@ -62,6 +64,8 @@ export interface RunningTarget {
   readonly host: string;
   /** more headers for every request: the session cookie, a device-posture token */
   readonly headers?: Readonly<Record<string, string>>;
+  /** a row with many users: their Cookie header values, one per line, sent in turn by the load tool */
+  readonly cookieFile?: string;
   /** the main process; the row's CPU and memory are those of it and all its descendants */
   readonly pid: number;
   /** other processes that belong to this row (nginx's session check), measured with it */
@@ -128,6 +132,8 @@ interface ProtectedVariant {
   readonly fullPolicy?: boolean;
   readonly workers?: 'auto';
   readonly sessionCache?: string;
+  /** this many signed-in users (bench/crowd.ts), each request from the next in turn; default alice alone */
+  readonly users?: number;
 }
 
 /** A protected route: start Portcullis, sign alice in through it, and send her session cookie with every request. */
@@ -137,6 +143,8 @@ function protectedTarget(v: ProtectedVariant): Target {
     label: v.label,
     runsPortcullis: true,
     needs: { identity: true, redis: v.store === 'redis' },
+    // Only wrk sends each request with another user's cookie.
+    ...(v.users ? { available: () => loadTool() === 'wrk' } : {}),
     async start(ctx) {
       const identity = ctx.identity!;
       const port = identity.takePort();
@@ -169,7 +177,24 @@ function protectedTarget(v: ProtectedVariant): Target {
         await waitUntilReady(proc, `http://127.0.0.1:${opsPort}/readyz`, ctx.startTimeoutMs);
         const cookie = await signIn(`http://${BENCH_HOST}:${port}/`, identity.issuer);
         const headers: Record<string, string> = { cookie, ...(posture ? { 'x-device-posture': posture.token } : {}) };
-        return { url: `http://127.0.0.1:${port}/`, host: BENCH_HOST, headers, pid: proc.pid, usesRedis: v.store === 'redis', opsUrl: `http://127.0.0.1:${opsPort}`, stop, facts: accessLogFacts(logFileFor(ctx, name)) };
+        let cookieFile: string | undefined;
+        if (v.users) {
+          if (v.store !== 'redis' || posture) throw new Error(`bench: ${v.id}: a crowd is seeded in Redis, and device posture is alice's alone`);
+          cookieFile = join(ctx.workDir, `${name}-cookies.txt`);
+          await seedCrowd({ redisUrl: ctx.redis!.url, keyPrefix, cookieHeader: cookie, users: v.users, file: cookieFile });
+        }
+        const logFile = logFileFor(ctx, name);
+        return {
+          url: `http://127.0.0.1:${port}/`,
+          host: BENCH_HOST,
+          headers,
+          ...(cookieFile ? { cookieFile } : {}),
+          pid: proc.pid,
+          usesRedis: v.store === 'redis',
+          opsUrl: `http://127.0.0.1:${opsPort}`,
+          stop,
+          facts: accessLogFacts(logFile, v.users),
+        };
       } catch (err) {
         await stop();
         throw err;
@@ -185,6 +210,8 @@ export const protectedRedis = protectedTarget({ id: 'protected-redis', label: 'p
 export const fullPolicy = protectedTarget({ id: 'full-policy', label: 'portcullis full policy + posture, Redis', store: 'redis', fullPolicy: true });
 export const uncachedRedis = protectedTarget({ id: 'protected-redis-nocache', label: 'portcullis protected, Redis, no session cache', store: 'redis', sessionCache: '0s' });
 export const uncachedFullPolicy = protectedTarget({ id: 'full-policy-nocache', label: 'portcullis full policy + posture, Redis, no cache', store: 'redis', fullPolicy: true, sessionCache: '0s' });
+const CROWD = crowdSize();
+export const crowdRedis = protectedTarget({ id: 'protected-redis-crowd', label: `portcullis protected, Redis, ${CROWD.toLocaleString('en-US')} users`, store: 'redis', users: CROWD });
 export const workersAuto = protectedTarget({ id: 'workers-auto', label: 'portcullis workers: auto, full policy, Redis', store: 'redis', fullPolicy: true, workers: 'auto' });
 
 /** nginx as a plain reverse proxy, or with auth_request to a Redis-backed session check. */
@@ -268,7 +295,7 @@ export function baselineFromEnv(env: NodeJS.ProcessEnv = process.env): Baseline 
 }
 
 /** Every row, in table order. "direct" and "nginx" are the references the others are compared with. */
-export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy];
+export const targets: readonly Target[] = [direct, bareUndici, nginxPlain, portcullisPublic, protectedMemory, protectedRedis, fullPolicy, nginxAuthRequest, workersAuto, uncachedRedis, uncachedFullPolicy, crowdRedis];
 
 /** Flags for a Node process under test: BENCH_NODE_FLAGS (such as --trace-gc), the context's, and --cpu-prof with BENCH_PROFILE. */
 function extraNodeFlags(ctx: BenchContext, name: string): string[] {
@@ -313,9 +340,16 @@ function logFileFor(ctx: BenchContext, name: string): string {
   return ctx.logPath ?? join(ctx.workDir, `${name}.log`);
 }
 
-/** How many access lines the row wrote: each measured request must have one (checked in run.ts). */
-function accessLogFacts(file: string): () => Promise<Record<string, unknown>> {
-  return async () => ({ access_log: file, access_log_lines: file === '/dev/null' ? undefined : await countAccessLines(file) });
+/**
+ * How many access lines the row wrote: each measured request must have one (checked in
+ * run.ts). A crowd row also counts the users they name, which must be the whole crowd.
+ */
+function accessLogFacts(file: string, crowd?: number): () => Promise<Record<string, unknown>> {
+  return async () => {
+    if (file === '/dev/null') return { access_log: file };
+    const counted = await countAccessLines(file, crowd !== undefined);
+    return { access_log: file, access_log_lines: counted.lines, ...(crowd !== undefined ? { crowd_users: crowd, access_log_users: counted.users } : {}) };
+  };
 }
 
 /** An EC P-256 key for identity.assertion.signing_keys: workers need one shared key, and every row gets the same setup. */
@@ -394,15 +428,23 @@ async function waitUntilReady(proc: Started, readyUrl: string, timeoutMs = 30_00
   throw new Error(`${proc.name} was not ready at ${readyUrl} within ${timeoutMs} ms (${last}):\n${stderrOf(proc)}`);
 }
 
-async function countAccessLines(file: string): Promise<number> {
+async function countAccessLines(file: string, withUsers: boolean): Promise<{ lines: number; users: number }> {
   let count = 0;
+  const users = new Set<string>();
   let carry = '';
   for await (const chunk of createReadStream(file, { encoding: 'utf8' })) {
     const lines = (carry + chunk).split('\n');
     carry = lines.pop()!;
-    for (const line of lines) if (line.includes('"type":"access"')) count++;
+    for (const line of lines) {
+      if (!line.includes('"type":"access"')) continue;
+      count++;
+      if (withUsers) {
+        const user = /"user":"([^"]*)"/.exec(line)?.[1];
+        if (user !== undefined) users.add(user);
+      }
+    }
   }
-  return count;
+  return { lines: count, users: users.size };
 }
 
 /** How many processes a row's measurement covers right now. */
