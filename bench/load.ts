@@ -18,6 +18,14 @@ export interface LoadOptions {
   readonly cookieFile?: string;
 }
 
+/** Where and what a row is sent: what a RunningTarget says of itself. */
+export type LoadTarget = Pick<LoadOptions, 'url' | 'host' | 'headers' | 'cookieFile'>;
+
+/** A row's load target, so every load of it (warm-up, runs, soak) sends the same requests. */
+export function loadTarget(t: LoadTarget): LoadTarget {
+  return { url: t.url, host: t.host, headers: t.headers, cookieFile: t.cookieFile };
+}
+
 export interface LoadResult {
   readonly tool: 'wrk' | 'autocannon';
   readonly requests: number;

@@ -34,7 +34,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { installCleanup, machineCpu, procStats, reapedChildrenCpuUs, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
-import { loadTool, runLoad, type LoadResult } from './load.ts';
+import { loadTarget, loadTool, runLoad, type LoadResult } from './load.ts';
 import { baselineFromEnv, baselineTwin, measuredPids, targets, type BenchContext, type RunningTarget, type Target } from './targets.ts';
 import { buildRows, consoleTable, errorsOf, markdownTable, median, targetCheckLines, targetChecks, soakConsoleTable, soakMarkdownTable, soakTitle, soakVerdictLines, type Row, type Sample, type Soak } from './report.ts';
 import { soakSettings, soakTarget } from './soak.ts';
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
     const startRow = async (target: Target): Promise<RunningTarget> => {
       current = await target.start(ctx);
       await preflight(target, current);
-      if (options.warmupSeconds > 0) await runLoad({ url: current.url, host: current.host, headers: current.headers, cookieFile: current.cookieFile, connections: options.connections, seconds: options.warmupSeconds });
+      if (options.warmupSeconds > 0) await runLoad({ ...loadTarget(current), connections: options.connections, seconds: options.warmupSeconds });
       return current;
     };
 
@@ -351,11 +351,11 @@ async function measure(run: RunningTarget, shared: Shared): Promise<Sample> {
   const pids = measuredPids(run);
   const isUpstream = pids.includes(shared.upstream!.pid);
   const before = await snapshot(pids, shared);
-  const high: LoadResult = await runLoad({ url: run.url, host: run.host, headers: run.headers, cookieFile: run.cookieFile, connections: options.connections, seconds: options.seconds });
+  const high: LoadResult = await runLoad({ ...loadTarget(run), connections: options.connections, seconds: options.seconds });
   const after = await snapshot(pids, shared);
   await sleep(300);
   const oneBefore = await upstreamServed(shared);
-  const one = await runLoad({ url: run.url, host: run.host, headers: run.headers, cookieFile: run.cookieFile, connections: 1, seconds: options.seconds });
+  const one = await runLoad({ ...loadTarget(run), connections: 1, seconds: options.seconds });
   const oneServed = (await upstreamServed(shared)) - oneBefore;
   await sleep(300);
 

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { installCleanup, machineCpu, startProcess, stopProcess, sumProcStats, waitForPortLine, type Started } from './processes.ts';
-import { loadTool, runLoad } from './load.ts';
+import { loadTarget, loadTool, runLoad } from './load.ts';
 import { measuredPids, targets, type RunningTarget, type Target } from './targets.ts';
 import { soakConsoleTable, soakTitle, soakVerdict, soakVerdictLines, type Soak, type SoakPoint } from './report.ts';
 import { startBenchIdentity, type BenchIdentity } from './identity.ts';
@@ -108,7 +108,7 @@ async function upstreamServed(upstreamUrl: string): Promise<number> {
 
 /** Warm up, then drive load in slices and read memory before the first slice and after each one. */
 export async function soakTarget(target: Target, run: RunningTarget, env: SoakEnvironment, s: SoakSettings, say: (line: string) => void = (l) => console.error(l)): Promise<Soak> {
-  const load = (seconds: number) => runLoad({ url: run.url, host: run.host, headers: run.headers, connections: s.connections, seconds });
+  const load = (seconds: number) => runLoad({ ...loadTarget(run), connections: s.connections, seconds });
   if (s.warmupSeconds > 0) {
     say(`bench: soak ${target.id}: warm-up ${s.warmupSeconds} s`);
     await load(s.warmupSeconds);
