@@ -4,6 +4,7 @@ import type { Logger } from '../log.ts';
 import type { SessionData as AuthSessionData, Sessions } from '../auth/session-data.ts';
 import { createSessionStore } from './config.ts';
 import { SessionManager } from './sessions.ts';
+import { dropOldest } from './bounded-map.ts';
 import { withLock, type SessionStore } from './store.ts';
 
 export function sessionLifetimeMs(config: CompiledConfig): number {
@@ -27,7 +28,7 @@ type Loaded = { id: string; data: AuthSessionData };
 type Cached = { value: Loaded; until: number; epoch: number };
 
 /** Enough for every session active within a second on a busy instance; a bound, not a tuning knob. */
-const MAX_CACHED = 10_000;
+export const MAX_CACHED = 10_000;
 
 /**
  * Opened sessions are kept in this process for up to cacheTtlMs (at most a second), saving
@@ -58,12 +59,21 @@ export function adapt(store: SessionStore, manager: SessionManager, cacheTtlMs =
     reading.delete(ticket);
   };
 
+  // Expired entries are never served (load compares `until`), so they are dropped in one pass
+  // per lifetime, or when the cache is full, not one by one from the front on every insert
+  // (see dropOldest: with thousands of users that walk cost thousands of instructions a read).
+  let sweepAt = 0;
   const remember = (ticket: string, value: Loaded, since: number, epoch: number) => {
-    // Entries go in at the end, so the map is in expiry order: drop the expired from the front.
     cache!.delete(ticket);
-    for (const [key, entry] of cache!) {
-      if (entry.until > since && cache!.size < MAX_CACHED) break;
-      cache!.delete(key);
+    if (since >= sweepAt || cache!.size >= MAX_CACHED) {
+      // Entries go in at the end, so the map is in expiry order: the expired are at the front.
+      for (const [key, entry] of cache!) {
+        if (entry.until > since) break;
+        cache!.delete(key);
+      }
+      // Still full of live entries (more users in a second than the bound): the oldest eighth goes.
+      if (cache!.size >= MAX_CACHED) dropOldest(cache!, MAX_CACHED - MAX_CACHED / 8);
+      sweepAt = since + cacheTtlMs;
     }
     cache!.set(ticket, { value, until: since + cacheTtlMs, epoch });
   };

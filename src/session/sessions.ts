@@ -8,6 +8,7 @@
 // a 503; it must never be read as "no session needed".
 import { formatTicket, generateTicket, isTicketId, parseTicket, type Ticket } from './ticket.ts';
 import { seal, unseal } from './seal.ts';
+import { dropOldest } from './bounded-map.ts';
 import { decodeSessionData, encodeSessionData } from './codec.ts';
 import { withLock, type LockResult, type SessionFilter, type SessionStore, type SessionTimes, type StoredSession, type WithLockOptions } from './store.ts';
 
@@ -273,7 +274,8 @@ export class SessionManager {
 
   #remember(cookieValue: string, stored: StoredSession, data: SessionData): void {
     this.#opened.delete(cookieValue);
-    if (this.#opened.size >= MAX_OPENED) this.#opened.delete(this.#opened.keys().next().value!);
+    // Past the bound the least recently used eighth goes at once (see dropOldest).
+    if (this.#opened.size >= MAX_OPENED) dropOldest(this.#opened, MAX_OPENED - MAX_OPENED / 8);
     const { createdAt, expiresAt, idleMs } = stored;
     // A copy, as what a store hands out may be a view of memory it reuses; in memory of its own,
     // as a copy from Buffer's shared pool would keep a whole 8 KiB slab alive for as long as it is kept.
