@@ -97,6 +97,8 @@ let upstream: Upstream;
 let proxy: Running;
 /** sha256 of the last body the upstream generated for /download */
 let lastDownloadDigest = '';
+/** bytes the upstream has generated so far for the current /download (it generates only what its socket takes) */
+let downloadGenerated = 0;
 
 beforeAll(async () => {
   upstream = await startUpstream((req, res) => {
@@ -117,6 +119,8 @@ beforeAll(async () => {
       const size = Number(url.searchParams.get('size'));
       const withLength = url.searchParams.get('length') === '1';
       const { stream, digest } = generated(size);
+      downloadGenerated = 0;
+      stream.on('data', (c: Buffer) => (downloadGenerated += c.length));
       res.writeHead(200, { 'content-type': 'application/octet-stream', ...(withLength ? { 'content-length': String(size) } : {}) });
       stream.pipe(res);
       stream.on('end', () => (lastDownloadDigest = digest()));
@@ -203,6 +207,33 @@ describe('bodies without a content-length', () => {
     expect(bytes).toBe(size);
     expect(hash.digest('hex')).toBe(lastDownloadDigest);
   });
+
+  it('a client that stops reading holds the upstream back instead of filling the proxy with its body', async () => {
+    const net = await import('node:net');
+    const socket = net.connect(proxy.port, '127.0.0.1');
+    await new Promise((resolve) => socket.once('connect', resolve));
+    socket.pause();
+    socket.write(`GET /download?size=${BIG}&length=1 HTTP/1.1\r\nhost: files.test\r\nconnection: close\r\n\r\n`);
+    // The upstream generates only what the proxy takes. Wait until it stops: with backpressure
+    // it does once the socket buffers on the way are full; without, it runs to the end of the
+    // body, all of it kept in the proxy for a client that reads nothing.
+    let last = -1;
+    while (downloadGenerated !== last && downloadGenerated < BIG) {
+      last = downloadGenerated;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const heldBack = downloadGenerated;
+    expect(heldBack).toBeGreaterThan(0);
+    // What the socket buffers on the way hold: 8-11 MiB on loopback here.
+    expect(heldBack).toBeLessThan(64 * MiB);
+    // Reading again lets it flow: every byte arrives.
+    let received = 0;
+    socket.on('data', (c: Buffer) => (received += c.length));
+    socket.resume();
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(downloadGenerated).toBe(BIG);
+    expect(received).toBeGreaterThan(BIG);
+  }, 120_000);
 
   it('a response whose end is the upstream closing the connection reaches the client in full', async () => {
     const res = await request(`${proxy.url}/close-delimited`, { headers: { host: 'files.test' } });
