@@ -28,8 +28,12 @@ function chunkAt(i: number): Buffer {
   return b;
 }
 
-/** Generate `size` bytes lazily: a new chunk only when the consumer asks for one. */
-function generated(size: number): { stream: Readable; digest: () => string } {
+/**
+ * Generate `size` bytes lazily: a new chunk only when the consumer asks for one. `taken` is
+ * told of each chunk as it is made (a 'data' listener would start the stream flowing before
+ * its consumer is attached, and that consumer would miss what it emitted).
+ */
+function generated(size: number, taken?: (bytes: number) => void): { stream: Readable; digest: () => string } {
   const hash = createHash('sha256');
   let i = 0;
   const chunks = size / CHUNK;
@@ -39,6 +43,7 @@ function generated(size: number): { stream: Readable; digest: () => string } {
       if (i === chunks) return void this.push(null);
       const c = chunkAt(i++);
       hash.update(c);
+      taken?.(c.length);
       this.push(c);
     },
   });
@@ -99,6 +104,8 @@ let proxy: Running;
 let lastDownloadDigest = '';
 /** bytes the upstream has generated so far for the current /download (it generates only what its socket takes) */
 let downloadGenerated = 0;
+/** the upstream's handle on a /stalled-upload it has not read yet */
+let stalledUpload: { resume: () => void } | undefined;
 
 beforeAll(async () => {
   upstream = await startUpstream((req, res) => {
@@ -115,12 +122,20 @@ beforeAll(async () => {
       });
       return;
     }
+    if (url.pathname === '/stalled-upload') {
+      // Reads nothing until told to, then counts what arrives.
+      stalledUpload = { resume: () => {
+        let bytes = 0;
+        req.on('data', (c: Buffer) => (bytes += c.length));
+        req.on('end', () => res.end(String(bytes)));
+      } };
+      return;
+    }
     if (url.pathname === '/download') {
       const size = Number(url.searchParams.get('size'));
       const withLength = url.searchParams.get('length') === '1';
-      const { stream, digest } = generated(size);
       downloadGenerated = 0;
-      stream.on('data', (c: Buffer) => (downloadGenerated += c.length));
+      const { stream, digest } = generated(size, (bytes) => (downloadGenerated += bytes));
       res.writeHead(200, { 'content-type': 'application/octet-stream', ...(withLength ? { 'content-length': String(size) } : {}) });
       stream.pipe(res);
       stream.on('end', () => (lastDownloadDigest = digest()));
@@ -233,6 +248,30 @@ describe('bodies without a content-length', () => {
     await new Promise((resolve) => socket.once('close', resolve));
     expect(downloadGenerated).toBe(BIG);
     expect(received).toBeGreaterThan(BIG);
+  }, 120_000);
+
+  it('an upstream that stops reading holds the client back instead of filling the proxy with the upload', async () => {
+    stalledUpload = undefined;
+    let sent = 0;
+    const { stream } = generated(BIG, (bytes) => (sent += bytes));
+    const done = request(`${proxy.url}/stalled-upload`, {
+      method: 'POST',
+      headers: { host: 'files.test', 'content-length': String(BIG), 'content-type': 'application/octet-stream' },
+      body: stream,
+    });
+    // The client's body is generated only as fast as the proxy takes it; wait until it stops.
+    let last = -1;
+    while (sent !== last && sent < BIG) {
+      last = sent;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect(stalledUpload).toBeDefined();
+    expect(sent).toBeGreaterThan(0);
+    expect(sent).toBeLessThan(64 * MiB);
+    stalledUpload!.resume();
+    const res = await done;
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe(String(BIG));
   }, 120_000);
 
   it('a response whose end is the upstream closing the connection reaches the client in full', async () => {
