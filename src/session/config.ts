@@ -10,8 +10,8 @@ import type { ConnectionOptions } from 'node:tls';
 import { z } from 'zod';
 import { duration } from '../config/primitives.ts';
 import { MemorySessionStore } from './memory-store.ts';
-import { RedisSessionStore, type HostPort, type RedisTarget, type StoreLogger } from './redis-store.ts';
-import type { SessionStore } from './store.ts';
+import { RedisSessionStore, type HostPort, type RedisTarget } from './redis-store.ts';
+import type { SessionStore, StoreLogger } from './store.ts';
 
 export function sessionConfigSchemas(): SessionConfigSchemas {
   return (cachedSchemas ??= buildSchemas());

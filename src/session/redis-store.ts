@@ -40,8 +40,6 @@ import {
   type StoredSession,
 } from './store.ts';
 
-export type { StoreLogger };
-
 export interface HostPort {
   readonly host: string;
   readonly port: number;
