@@ -1,6 +1,6 @@
 // Real servers on loopback for integration tests: upstreams, config files, Portcullis itself.
 import http from 'node:http';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -43,12 +43,49 @@ export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream
 }
 
 /** A port that was just free on 127.0.0.1 (nothing listens there until someone binds it). */
+/**
+ * A port nothing listens on, for a server that must know its port before it starts. Taken
+ * below the kernel's ephemeral range: a port the kernel hands out for listen(0) comes from
+ * that range, and so does the local port of every outgoing connection, so between this
+ * check and the server's start a test running beside it could take it (a CI run failed on
+ * EADDRINUSE that way). Below the range only another freePort() at random could.
+ */
 export async function freePort(): Promise<number> {
+  const low = ephemeralPortsFrom();
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    if (await canListen(port)) return port;
+  }
+  return listenOnce(0);
+}
+
+/** The first port of the kernel's ephemeral range (32768 when it cannot be read). */
+function ephemeralPortsFrom(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 11_000 ? low : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return listenOnce(port).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Listen on 127.0.0.1:port, close again, and return the port that was bound. */
+async function listenOnce(port: number): Promise<number> {
   const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', resolve);
+  });
+  const bound = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  return bound;
 }
 
 export function tempDir(prefix = 'portcullis-'): string {
