@@ -21,9 +21,10 @@ export function handleClientError(err: Error & { code?: string }, socket: Socket
 }
 
 /**
- * Node's headersTimeout starts at a request's first byte, so a connection that never sends
- * one is held until idle_timeout: enough idle sockets exhaust max_connections. Give the
- * first byte the same deadline as the header block.
+ * A connection that never sends a byte must not hold a slot of max_connections. Node's own
+ * header check catches it too, but only on its periodic sweep (every
+ * connectionsCheckingInterval, so up to one and a half header_timeouts), and it answers a
+ * 408 to a client that asked nothing. This closes the socket at the deadline itself.
  */
 export function closeIfSilent(socket: Socket, timeoutMs: number): void {
   if (timeoutMs <= 0) return;
