@@ -8,7 +8,7 @@ import { Sealer } from '../../src/auth/sealed.ts';
 import { startDemoIdp, type DemoIdp, type DemoIdpOptions } from '../../src/demo/idp.ts';
 import { Browser, loopbackAgent } from './browser.ts';
 import { CookieJar, loginWithForm } from './idp.ts';
-import { defaultRoutes, freePort } from './login-env.ts';
+import { defaultRoutes, freePorts } from './login-env.ts';
 import { startProxy, startUpstream, type Running, type Upstream } from './servers.ts';
 
 /** The sealer Portcullis uses, rebuilt from the cookie secret in its config file. */
@@ -89,8 +89,7 @@ export interface CustomEnv {
 
 /** Like startLoginEnv, but the public host, the cookie settings and when the provider starts are up to the test. */
 export async function startCustomEnv(o: CustomEnvOptions): Promise<CustomEnv> {
-  const port = await freePort();
-  const idpPort = await freePort();
+  const [port, idpPort] = (await freePorts(2)) as [number, number];
   const publicUrl = `http://${o.publicHost ?? '127.0.0.1'}:${port}`;
   const clientSecret = randomBytes(16).toString('hex');
   let idp: DemoIdp | undefined;

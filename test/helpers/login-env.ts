@@ -2,10 +2,10 @@
 // upstream and Portcullis in front of it with public_url on 127.0.0.1:PORT.
 import { randomBytes } from 'node:crypto';
 import { startDemoIdp, type DemoIdp, type DemoIdpOptions } from '../../src/demo/idp.ts';
-import { freePort, startProxy, startUpstream, type Running, type Upstream } from './servers.ts';
+import { freePort, freePorts, startProxy, startUpstream, type Running, type Upstream } from './servers.ts';
 import { Browser } from './browser.ts';
 
-export { freePort };
+export { freePort, freePorts };
 
 export interface LoginEnv {
   readonly idp: DemoIdp;

@@ -58,8 +58,8 @@ export async function dumpKeys(prefix: string, url = SHARED_REDIS_URL): Promise<
   }
 }
 
-export { freePort } from './servers.ts';
-import { freePort } from './servers.ts';
+export { freePort, freePorts } from './servers.ts';
+import { freePort, freePorts } from './servers.ts';
 
 /** One PING over a fresh socket; true on +PONG. */
 export async function redisAnswers(port: number, timeoutMs = 500): Promise<boolean> {
@@ -140,7 +140,10 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-cluster-'));
-  const ports = [await freePort(), await freePort(), await freePort()];
+  // Each node also listens on a cluster bus port, port + 10000 unless told: that one can land
+  // in the kernel's ephemeral range and be taken (a CI run lost a node that way), so the bus
+  // ports are free ports of their own.
+  const [ports, busPorts] = ((all) => [all.slice(0, 3), all.slice(3)])(await freePorts(6));
   const children: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(
@@ -154,19 +157,21 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    for (const port of ports) {
+    for (const [n, port] of ports.entries()) {
       const proc = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--loglevel', 'warning'],
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes', '--cluster-port', String(busPorts[n]), '--cluster-config-file', `nodes-${port}.conf`, '--loglevel', 'warning'],
         { cwd: dir, stdio: 'ignore' },
       );
       children.push(proc);
       running.add(proc);
       proc.once('exit', () => running.delete(proc));
     }
-    for (const port of ports) {
+    for (const [n, port] of ports.entries()) {
       for (let i = 0; !(await redisAnswers(port)); i++) {
-        if (i > 100) throw new Error(`cluster node ${port} did not start`);
+        const exited = children[n]!.exitCode;
+        if (exited !== null) throw new Error(`cluster node ${port} (bus ${busPorts[n]}) exited with code ${exited}`);
+        if (i > 100) throw new Error(`cluster node ${port} (bus ${busPorts[n]}) did not start`);
         await sleep(50);
       }
     }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { freePort, redisAnswers } from './redis.ts';
+import { freePorts, redisAnswers } from './redis.ts';
 
 export const MASTER_NAME = 'mymaster';
 
@@ -54,9 +54,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: n
 
 export async function startSentinelSet(): Promise<SentinelSet> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-sentinel-'));
-  const primaryPort = await freePort();
-  const replicaPort = await freePort();
-  const sentinelPorts = [await freePort(), await freePort(), await freePort()];
+  const [primaryPort, replicaPort, ...sentinelPorts] = (await freePorts(5)) as [number, number, number, number, number];
   const children: ChildProcess[] = [];
   const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
   let primary: ChildProcess | undefined;

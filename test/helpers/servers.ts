@@ -42,7 +42,6 @@ export async function startUpstream(handler?: UpstreamHandler): Promise<Upstream
   };
 }
 
-/** A port that was just free on 127.0.0.1 (nothing listens there until someone binds it). */
 /**
  * A port nothing listens on, for a server that must know its port before it starts. Taken
  * below the kernel's ephemeral range: a port the kernel hands out for listen(0) comes from
@@ -57,6 +56,13 @@ export async function freePort(): Promise<number> {
     if (await canListen(port)) return port;
   }
   return listenOnce(0);
+}
+
+/** n different ports, each free as freePort() says: for servers started together. */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
 }
 
 /** The first port of the kernel's ephemeral range (32768 when it cannot be read). */

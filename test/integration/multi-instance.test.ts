@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'undici';
 import { startDemoIdp, type DemoIdp } from '../../src/demo/idp.ts';
 import { Browser, loopbackAgent } from '../helpers/browser.ts';
-import { alice, bob, defaultRoutes, freePort } from '../helpers/login-env.ts';
+import { alice, bob, defaultRoutes, freePorts } from '../helpers/login-env.ts';
 import { SHARED_REDIS_URL, deleteKeysWithPrefix, uniquePrefix } from '../helpers/redis.ts';
 import { metricValue, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
 
@@ -18,7 +18,7 @@ let upstream: Upstream;
 let instances: Running[] = [];
 
 beforeAll(async () => {
-  const ports = [await freePort(), await freePort(), await freePort()];
+  const ports = await freePorts(3);
   const publicUrl = `http://127.0.0.1:${ports[0]}`;
   const clientSecret = randomBytes(16).toString('hex');
   idp = await startDemoIdp({

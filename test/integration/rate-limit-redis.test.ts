@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { startDemoIdp, type DemoIdp } from '../../src/demo/idp.ts';
 import { Browser, loopbackAgent } from '../helpers/browser.ts';
-import { alice, freePort } from '../helpers/login-env.ts';
+import { alice, freePorts } from '../helpers/login-env.ts';
 import { SHARED_REDIS_URL, deleteKeysWithPrefix, keysWithPrefix, uniquePrefix } from '../helpers/redis.ts';
 import { metricValue, startProxy, startUpstream, type Running, type Upstream } from '../helpers/servers.ts';
 
@@ -19,7 +19,7 @@ let a: Running;
 let b: Running;
 
 beforeAll(async () => {
-  const ports = [await freePort(), await freePort()];
+  const ports = await freePorts(2);
   const publicUrl = `http://127.0.0.1:${ports[0]}`;
   const clientSecret = randomBytes(16).toString('hex');
   idp = await startDemoIdp({
