@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { SessionManager } from '../src/session/sessions.ts';
 import { RedisSessionStore } from '../src/session/redis-store.ts';
-import { storeConnected } from './redis.ts';
+import { defaultLifetimes, storeConnected } from './redis.ts';
 
 export interface CrowdOptions {
   /** the row's Redis and key prefix, as in its configuration */
@@ -21,7 +21,6 @@ export interface CrowdOptions {
   readonly file: string;
 }
 
-const LIFETIMES = { idleMs: 3_600_000, absoluteMs: 12 * 3_600_000 };
 const BATCH = 200;
 
 /** Default crowd: under the 4,096 sessions a Portcullis keeps opened, and the session cache's 10,000. */
@@ -36,7 +35,7 @@ export async function seedCrowd(o: CrowdOptions): Promise<void> {
   const store = new RedisSessionStore({ target: { mode: 'standalone', url: o.redisUrl }, keyPrefix: o.keyPrefix, commandTimeoutMs: 10_000 });
   try {
     await storeConnected(store);
-    const manager = new SessionManager({ store, lifetimes: LIFETIMES });
+    const manager = new SessionManager({ store, lifetimes: defaultLifetimes() });
     const alice = await findSession(manager, o.cookieHeader);
     const [name] = alice.cookie.split('=', 1);
     const headers = [alice.cookie];

@@ -4,6 +4,8 @@
 // up on disk, and no fork for a snapshot in the middle of a run.
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { sessionConfigSchemas } from '../src/session/config.ts';
+import type { Lifetimes } from '../src/session/sessions.ts';
 import type { SessionStore } from '../src/session/store.ts';
 import { startProcess, stderrOf, stopProcess, type Started } from './processes.ts';
 
@@ -90,4 +92,10 @@ export async function storeConnected(store: Pick<SessionStore, 'ping'>): Promise
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+/** The session lifetimes of a Portcullis on the default config: benches create their sessions with these. */
+export function defaultLifetimes(): Lifetimes {
+  const session = sessionConfigSchemas().session.parse({});
+  return { idleMs: session.idle_timeout, absoluteMs: session.lifetime };
 }

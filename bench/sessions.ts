@@ -47,11 +47,10 @@ import { RedisSessionStore, decodeRecordHeader } from '../src/session/redis-stor
 import { SEAL_OVERHEAD } from '../src/session/seal.ts';
 import type { SessionData } from '../src/auth/session-data.ts';
 import type { SessionStore } from '../src/session/store.ts';
-import { startBenchRedis, storeConnected } from './redis.ts';
+import { defaultLifetimes, startBenchRedis, storeConnected } from './redis.ts';
 import { freePort } from './ports.ts';
 
 const RESULTS = fileURLToPath(new URL('./results/', import.meta.url));
-const LIFETIMES = { idleMs: 3_600_000, absoluteMs: 12 * 3_600_000 };
 const BATCH = 500;
 const SHAPES = ['realistic', 'realistic-access-token', 'incompressible'] as const;
 type Shape = (typeof SHAPES)[number];
@@ -173,7 +172,7 @@ async function memoryChild(n: number, shape: Shape, warmup: number): Promise<voi
   };
   const fresh = reading();
   const store: SessionStore = new MemorySessionStore({ maxSessions: n });
-  const manager = new SessionManager({ store, lifetimes: LIFETIMES });
+  const manager = new SessionManager({ store, lifetimes: defaultLifetimes() });
   // Warm up with sign-ins whose sessions are then revoked: the code is compiled, and the young
   // generation and malloc's arenas grow to what a stream of sign-ins makes them, as in a proxy
   // that has been serving for a while. So "before" is such a process without sessions, and the
@@ -238,7 +237,7 @@ async function redisReport(n: number, shape: Shape) {
   const client = new Redis(redis.url);
   try {
     await storeConnected(store);
-    const manager = new SessionManager({ store, lifetimes: LIFETIMES });
+    const manager = new SessionManager({ store, lifetimes: defaultLifetimes() });
     await fill(manager, 50, shape);
     await redis.deleteKeysWithPrefix(keyPrefix);
     const before = await redis.usedMemory();
