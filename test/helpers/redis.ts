@@ -143,7 +143,9 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
   // Each node also listens on a cluster bus port, port + 10000 unless told: that one can land
   // in the kernel's ephemeral range and be taken (a CI run lost a node that way), so the bus
   // ports are free ports of their own.
-  const [ports, busPorts] = ((all) => [all.slice(0, 3), all.slice(3)])(await freePorts(6));
+  const free = await freePorts(6);
+  const ports = free.slice(0, 3);
+  const busPorts = free.slice(3);
   const children: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(
